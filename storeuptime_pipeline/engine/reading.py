@@ -1,0 +1,433 @@
+"""The input reading rules: the one place that decides what a row of each input file means.
+
+The CLI, the pandera schemas and the Postgres ingestion all call these functions, so a
+timestamp, a status or a business-hours time is read the same way everywhere. A row that
+cannot be read is never fatal: it is left out and returned with its physical line number and
+a reason, so the caller can count it, print it or keep it in ``rejected_rows``. Only a file
+that cannot be read as a whole (missing, empty, not CSV, a required column missing) raises.
+"""
+
+from __future__ import annotations
+
+import csv
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+Kind = Literal["status", "hours", "timezones"]
+KINDS: tuple[Kind, ...] = ("status", "hours", "timezones")
+
+DEFAULT_TIMEZONE = "America/Chicago"
+SECONDS_PER_DAY = 86_400
+
+#: Canonical column names of each file, in the order the engine expects them.
+REQUIRED_COLUMNS: dict[Kind, tuple[str, ...]] = {
+    "status": ("store_id", "status", "timestamp_utc"),
+    "hours": ("store_id", "day_of_week", "start_time_local", "end_time_local"),
+    "timezones": ("store_id", "timezone_str"),
+}
+
+#: Header spellings seen in the real data sets, lower-cased, mapped to canonical names.
+COLUMN_ALIASES: dict[str, str] = {
+    "day": "day_of_week",
+    "dayofweek": "day_of_week",
+    "day_of_week": "day_of_week",
+}
+
+REJECT_COLUMNS = ["line", "column", "reason", "raw"]
+
+_STATUS_VALUES = {"active": True, "inactive": False}
+_MIN_TIMESTAMP_CHARS = len("YYYY-MM-DD HH:MM")
+
+
+class InputFileError(ValueError):
+    """A whole file cannot be read: the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{Path(path).name}: {problem}")
+
+
+@dataclass
+class ReadResult:
+    """The readable rows of one file, the rows left out, and what was noticed on the way."""
+
+    kind: Kind
+    path: str
+    valid: pd.DataFrame
+    rejected: pd.DataFrame
+    rows_read: int
+    notes: dict[str, int] = field(default_factory=dict)
+
+    def reject_summary(self) -> dict[str, int]:
+        """How many rows were left out for each reason, most frequent first."""
+        counts = self.rejected["reason"].value_counts()
+        return {str(k): int(v) for k, v in counts.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Value rules. Each takes a string Series and returns parsed values plus a mask of bad rows, so
+# the same rule serves a whole file (vectorized) and a single value (in a one-element Series).
+# ---------------------------------------------------------------------------------------------
+
+
+def _normalized(values: pd.Series, fn) -> pd.Series:
+    """Apply a per-value normalisation to the distinct values only: ids and statuses repeat a lot."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([fn(u) for u in uniques] + [fn(None)], dtype=object)
+    return pd.Series(mapped[codes], index=values.index)
+
+
+def _clean_text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+
+
+def parse_store_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Store ids are opaque strings (19-digit integers or UUIDs): only surrounding space is cut."""
+    ids = _normalized(values, _clean_text)
+    return ids.astype(object), ids.eq("")
+
+
+def parse_statuses(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``active``/``inactive`` in any case with surrounding spaces; returns is_active and bad mask."""
+    mapped = _normalized(values, lambda v: _STATUS_VALUES.get(_clean_text(v).lower()))
+    bad = mapped.isna()
+    return mapped.where(~bad, False).astype(bool), bad
+
+
+def parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Real timestamps end in `` UTC`` with 0-6 fraction digits; ISO 8601 with Z or an offset too.
+
+    A timestamp without any zone is taken as UTC (the column is ``timestamp_utc``). A date without
+    a time of day is rejected: midnight would be a guess. Precision is kept to the microsecond.
+    """
+    text = values.astype("str").str.strip()
+    text = text.str.removesuffix(" UTC").str.removesuffix(" utc")
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    bad = parsed.isna() | (text.str.len() < _MIN_TIMESTAMP_CHARS)
+    return parsed.astype("datetime64[us, UTC]"), bad
+
+
+def parse_days(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Day of week as an integer 0 (Monday) to 6 (Sunday)."""
+    numbers = pd.to_numeric(values.astype("str").str.strip(), errors="coerce")
+    bad = numbers.isna() | (numbers % 1 != 0) | (numbers < 0) | (numbers > 6)
+    return numbers.where(~bad, 0).astype("int16"), bad
+
+
+def parse_times_of_day(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``HH:MM:SS`` or ``HH:MM`` to seconds after local midnight; ``24:00`` is the day's end (86400)."""
+    parts = values.astype("str").str.strip().str.extract(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+    h = pd.to_numeric(parts[0], errors="coerce")
+    m = pd.to_numeric(parts[1], errors="coerce")
+    s = pd.to_numeric(parts[2], errors="coerce").fillna(0)
+    seconds = h * 3600 + m * 60 + s
+    in_day = (h <= 23) & (m <= 59) & (s <= 59)
+    bad = h.isna() | m.isna() | ~(in_day | (seconds == SECONDS_PER_DAY))
+    return seconds.where(~bad, 0).astype("int32"), bad
+
+
+@cache
+def _is_valid_timezone(name: str) -> bool:
+    if not name or name != name.strip():
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def resolve_timezones(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The timezone actually used: missing, empty or unknown names fall back to America/Chicago.
+
+    Returns (timezone used, defaulted mask, invalid mask); invalid means a non-empty name that is
+    not an IANA zone, which the caller reports, as opposed to a merely missing one.
+    """
+    text = _normalized(values, _clean_text)
+    valid = _normalized(text, _is_valid_timezone).astype(bool)
+    used = text.where(valid, DEFAULT_TIMEZONE).astype(object)
+    return used, ~valid, ~valid & text.ne("")
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole files.
+# ---------------------------------------------------------------------------------------------
+
+
+def _rejects(lines: np.ndarray, column: str | None, reason: str, raw: Iterable[str] | None = None) -> pd.DataFrame:
+    lines = np.asarray(lines, dtype=np.int64)
+    raw_values = list(raw) if raw is not None else [""] * len(lines)
+    return pd.DataFrame(
+        {"line": lines, "column": [column] * len(lines), "reason": [reason] * len(lines), "raw": raw_values},
+        columns=REJECT_COLUMNS,
+    )
+
+
+def empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "line" else object) for c in REJECT_COLUMNS})
+
+
+def _read_header(path: Path) -> list[str]:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(65_536)
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputFileError(path, "is a directory, not a CSV file") from None
+    if not head.strip():
+        raise InputFileError(path, "the file is empty")
+    if b"\x00" in head:
+        raise InputFileError(path, "not a CSV text file (binary content)")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if len(head) < 65_536 or exc.start < len(head) - 4:
+            raise InputFileError(path, "not a CSV text file (not UTF-8)") from None
+        text = head[: exc.start].decode("utf-8-sig")
+    first_line = text.splitlines()[0] if text.splitlines() else ""
+    header = next(csv.reader([first_line]), [])
+    if len(header) < 2:
+        raise InputFileError(path, f"not a CSV file with a header row (first line: {first_line[:80]!r})")
+    return header
+
+
+def canonical_columns(header: list[str], path: str | Path, kind: Kind) -> dict[str, str]:
+    """Map the file's header names to canonical names, checking every required column is there."""
+    mapping: dict[str, str] = {}
+    for name in header:
+        key = name.strip().lower()
+        canonical = COLUMN_ALIASES.get(key, key)
+        if canonical in mapping.values():
+            raise InputFileError(path, f"column {canonical!r} appears twice in the header")
+        mapping[name] = canonical
+    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in mapping.values()]
+    if missing:
+        found = ", ".join(header)
+        raise InputFileError(path, f"missing required column(s) {', '.join(missing)} (header has: {found})")
+    return mapping
+
+
+def _physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> np.ndarray:
+    """Line number of each table row: every line after the header except the skipped ones.
+
+    A quoted field spanning lines breaks that simple mapping; such rare files take the exact,
+    slower path through the csv module.
+    """
+    with path.open("rb") as fh:
+        data = fh.read()
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    lines = np.setdiff1d(np.arange(2, n_lines + 1, dtype=np.int64), np.asarray(skipped, dtype=np.int64))
+    if len(lines) == data_rows:
+        return lines
+    starts: list[int] = []
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        n_cols = None
+        prev = reader.line_num
+        for record in reader:
+            n_cols = n_cols or len(record)
+            if not record or len(record) == n_cols:
+                starts.append(prev + 1)
+            prev = reader.line_num
+    if len(starts) == data_rows:
+        return np.asarray(starts, dtype=np.int64)
+    return np.arange(2, data_rows + 2, dtype=np.int64)
+
+
+def _raw_lines(path: Path, line_numbers: np.ndarray) -> list[str]:
+    """The text of a few physical lines (for rejected rows), found by newline offsets."""
+    if len(line_numbers) == 0:
+        return []
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(data)]])
+    out = []
+    raw = data.tobytes()
+    for n in line_numbers:
+        i = int(n) - 1
+        if 0 <= i < len(starts):
+            out.append(raw[starts[i] : ends[i]].decode("utf-8", "replace").rstrip("\r"))
+        else:
+            out.append("")
+    return out
+
+
+def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a file as strings under canonical column names, with a ``line`` column.
+
+    Rows with the wrong number of fields come back as rejects; blank lines are skipped silently.
+    """
+    path = Path(path)
+    header = _read_header(path)
+    mapping = canonical_columns(header, path, kind)
+    wanted = REQUIRED_COLUMNS[kind]
+    bad_rows: list[tuple[int | None, str]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        if row.text.strip():
+            bad_rows.append((row.number, row.text))
+        else:
+            bad_rows.append((row.number, ""))
+        return "skip"
+
+    def read(threads: bool) -> pa.Table:
+        bad_rows.clear()
+        try:
+            return pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(use_threads=threads, encoding="utf8"),
+                parse_options=pacsv.ParseOptions(
+                    invalid_row_handler=on_invalid, ignore_empty_lines=False, newlines_in_values=True
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()),
+                    include_columns=[h for h in header if mapping[h] in wanted],
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise InputFileError(path, f"not a readable CSV file ({exc})") from None
+
+    table = read(threads=True)
+    if bad_rows and any(n is None for n, _ in bad_rows):
+        table = read(threads=False)  # only a single-threaded read knows the line numbers
+    frame = table.to_pandas().rename(columns=mapping)[list(wanted)]
+    lines = _physical_line_numbers(path, len(frame), [n for n, _ in bad_rows if n is not None])
+    frame.insert(0, "line", lines)
+    blank = np.ones(len(frame), dtype=bool)
+    for col in wanted:
+        blank &= frame[col].str.strip().eq("").to_numpy()
+    frame = frame.loc[~blank].reset_index(drop=True)
+    field_errors = [(n, t) for n, t in bad_rows if t]
+    rejects = _rejects(
+        np.array([n or 0 for n, _ in field_errors], dtype=np.int64),
+        None,
+        f"wrong number of fields (expected {len(header)})",
+        [t for _, t in field_errors],
+    )
+    if len(frame) == 0 and len(rejects) == 0:
+        raise InputFileError(path, "the file has a header but no data rows")
+    return frame, rejects
+
+
+def _split(frame: pd.DataFrame, checks: list[tuple[str, pd.Series, str]]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Apply the column checks in order; a row is rejected for the first check it fails."""
+    bad_any = np.zeros(len(frame), dtype=bool)
+    parts = []
+    for column, bad, reason in checks:
+        hit = bad.to_numpy(dtype=bool) & ~bad_any
+        if hit.any():
+            parts.append(_rejects(frame["line"].to_numpy()[hit], column, reason))
+        bad_any |= hit
+    rejects = pd.concat(parts, ignore_index=True) if parts else empty_rejects()
+    return ~bad_any, rejects
+
+
+def parse_status_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Strings (canonical names, with ``line``) to polls: store_id, timestamp_utc, is_active."""
+    ids, bad_id = parse_store_ids(frame["store_id"])
+    ts, bad_ts = parse_timestamps(frame["timestamp_utc"])
+    active, bad_status = parse_statuses(frame["status"])
+    ok, rejects = _split(
+        frame,
+        [
+            ("store_id", bad_id, "empty store_id"),
+            ("timestamp_utc", bad_ts, "unreadable timestamp"),
+            ("status", bad_status, "status is not active/inactive"),
+        ],
+    )
+    valid = pd.DataFrame(
+        {
+            "store_id": ids[ok].reset_index(drop=True),
+            "timestamp_utc": ts[ok].reset_index(drop=True),
+            "is_active": active[ok].reset_index(drop=True),
+        }
+    )
+    return valid, rejects
+
+
+def parse_hours_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Strings to business hours: store_id, day_of_week, start_seconds, end_seconds (<= 86400)."""
+    ids, bad_id = parse_store_ids(frame["store_id"])
+    day, bad_day = parse_days(frame["day_of_week"])
+    start, bad_start = parse_times_of_day(frame["start_time_local"])
+    end, bad_end = parse_times_of_day(frame["end_time_local"])
+    ok, rejects = _split(
+        frame,
+        [
+            ("store_id", bad_id, "empty store_id"),
+            ("day_of_week", bad_day, "day of week is not an integer 0..6"),
+            ("start_time_local", bad_start | start.eq(SECONDS_PER_DAY), "impossible start time"),
+            ("end_time_local", bad_end, "impossible end time"),
+        ],
+    )
+    valid = pd.DataFrame(
+        {
+            "store_id": ids[ok].to_numpy(),
+            "day_of_week": day[ok].to_numpy(),
+            "start_seconds": start[ok].to_numpy(),
+            "end_seconds": end[ok].to_numpy(),
+        }
+    )
+    # An end of 00:00 closes at midnight: the same instant as 24:00, kept as one spelling.
+    valid.loc[valid["end_seconds"].eq(0), "end_seconds"] = SECONDS_PER_DAY
+    return valid, rejects
+
+
+def parse_timezones_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Strings to timezones; an unusable name is not a reject but a defaulted, counted row."""
+    ids, bad_id = parse_store_ids(frame["store_id"])
+    ok, rejects = _split(frame, [("store_id", bad_id, "empty store_id")])
+    given = frame["timezone_str"][ok].map(_clean_text).to_numpy()
+    used, defaulted, invalid = resolve_timezones(pd.Series(given, dtype=object))
+    valid = pd.DataFrame(
+        {
+            "store_id": ids[ok].to_numpy(),
+            "timezone_str": np.where(given == "", None, given),
+            "timezone": used.to_numpy(),
+            "timezone_defaulted": defaulted.to_numpy(),
+        }
+    )
+    # A store listed twice keeps its last row: a later line in a snapshot is the newer word.
+    duplicated = valid.duplicated("store_id", keep="last")
+    valid = valid.loc[~duplicated].reset_index(drop=True)
+    notes = {"invalid_timezones": int(invalid.sum()), "empty_timezones": int((defaulted & ~invalid).sum())}
+    notes["duplicate_store_rows"] = int(duplicated.sum())
+    return valid, rejects, notes
+
+
+def read_input(path: str | Path, kind: Kind) -> ReadResult:
+    """Read one input file by its kind's rules; raises InputFileError only for unreadable files."""
+    path = Path(path)
+    frame, structural = read_csv_strings(path, kind)
+    notes: dict[str, int] = {}
+    if kind == "status":
+        valid, rejects = parse_status_frame(frame)
+    elif kind == "hours":
+        valid, rejects = parse_hours_frame(frame)
+    else:
+        valid, rejects, notes = parse_timezones_frame(frame)
+    parts = [df for df in (structural, rejects) if len(df)]
+    if not parts:
+        rejected = empty_rejects()
+    else:
+        rejected = pd.concat(parts, ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
+        missing_raw = rejected["raw"].eq("")
+        if missing_raw.any():
+            rejected.loc[missing_raw, "raw"] = _raw_lines(path, rejected.loc[missing_raw, "line"].to_numpy())
+    rows_read = len(frame) + len(structural)
+    return ReadResult(kind=kind, path=str(path), valid=valid, rejected=rejected, rows_read=rows_read, notes=notes)
