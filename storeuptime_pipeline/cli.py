@@ -50,9 +50,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         inputs = find_inputs(args.data)
         status, hours, timezones = inputs.status, inputs.hours, inputs.timezones
     else:
-        missing = [flag for flag, v in (("--status", args.status), ("--hours", args.hours), ("--timezones", args.timezones)) if not v]
+        missing = [
+            flag
+            for flag, v in (
+                ("--status", args.status),
+                ("--hours", args.hours),
+                ("--timezones", args.timezones),
+            )
+            if not v
+        ]
         if missing:
-            raise SystemExit(f"storeuptime report: give --data DIR, or all of --status, --hours, --timezones (missing {', '.join(missing)})")
+            raise SystemExit(
+                f"storeuptime report: give --data DIR, or all of --status, --hours, --timezones (missing {', '.join(missing)})"
+            )
         status, hours, timezones = [Path(p) for p in args.status], Path(args.hours), Path(args.timezones)
     print("Reading inputs")
     polls, hours_frame, tz_frame = _read_all(status, hours, timezones)
@@ -96,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--hours", help="business hours file")
     report.add_argument("--timezones", help="timezones file")
     report.add_argument("--out", required=True, help="where to write the report CSV")
-    report.add_argument("--as-of", help="report instant (UTC unless an offset is given); default: latest poll")
+    report.add_argument(
+        "--as-of", help="report instant (UTC unless an offset is given); default: latest poll"
+    )
     report.set_defaults(func=cmd_report)
 
     gen = sub.add_parser("generate", help="write a realistic synthetic data set in the real file formats")
@@ -105,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=int, default=8)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--end", default="2023-01-25 18:13:22.479220+00:00", help="latest poll instant (UTC)")
-    gen.add_argument("--store-ids-from", help="take store ids from this CSV's store_id column (e.g. real hours)")
+    gen.add_argument(
+        "--store-ids-from", help="take store ids from this CSV's store_id column (e.g. real hours)"
+    )
     gen.set_defaults(func=cmd_generate)
     return parser
 

@@ -99,7 +99,11 @@ def _merge(space: KeySpace, store: np.ndarray, start: np.ndarray, end: np.ndarra
     heads = np.flatnonzero(new)
     m_store = store[heads]
     m_start = start[heads]
-    m_end = np.maximum.reduceat(key_end, heads) - m_store * space.stride + (space.lo - 1) if len(heads) else start[:0]
+    m_end = (
+        np.maximum.reduceat(key_end, heads) - m_store * space.stride + (space.lo - 1)
+        if len(heads)
+        else start[:0]
+    )
     lengths = m_end - m_start
     cum_before = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else lengths
     first_of_store = np.searchsorted(m_store, np.arange(space.n_stores), side="left")
@@ -115,7 +119,9 @@ def _merge(space: KeySpace, store: np.ndarray, start: np.ndarray, end: np.ndarra
     )
 
 
-def build_calendar(hours: pd.DataFrame, store_ids: pd.Index, store_tz: np.ndarray, space: KeySpace) -> BusinessCalendar:
+def build_calendar(
+    hours: pd.DataFrame, store_ids: pd.Index, store_tz: np.ndarray, space: KeySpace
+) -> BusinessCalendar:
     """Business intervals for the stores in ``store_ids`` (codes = positions) over the key space.
 
     ``hours`` has store_id, day_of_week, start_seconds, end_seconds; ``store_tz`` holds the

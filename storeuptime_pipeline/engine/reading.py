@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -164,7 +164,9 @@ def resolve_timezones(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Serie
 # ---------------------------------------------------------------------------------------------
 
 
-def _rejects(lines: np.ndarray, column: str | None, reason: str, raw: Iterable[str] | None = None) -> pd.DataFrame:
+def _rejects(
+    lines: np.ndarray, column: str | None, reason: str, raw: Iterable[str] | None = None
+) -> pd.DataFrame:
     lines = np.asarray(lines, dtype=np.int64)
     raw_values = list(raw) if raw is not None else [""] * len(lines)
     return pd.DataFrame(
@@ -324,37 +326,66 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     return frame, rejects
 
 
-def _split(frame: pd.DataFrame, checks: list[tuple[str, pd.Series, str]]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Apply the column checks in order; a row is rejected for the first check it fails."""
+@dataclass(frozen=True)
+class Rule:
+    """How one column is read: a parser returning (values, bad-row mask) and the reason for rejects."""
+
+    column: str
+    reason: str
+    parse: Callable[[pd.Series], tuple[pd.Series, pd.Series]]
+
+
+def parse_start_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A start time is a time of day; 24:00 is an end only."""
+    seconds, bad = parse_times_of_day(values)
+    return seconds, bad | seconds.eq(SECONDS_PER_DAY)
+
+
+#: Every per-row rule of every input, in the order a row is checked (the first failure is its reason).
+RULES: dict[Kind, tuple[Rule, ...]] = {
+    "status": (
+        Rule("store_id", "empty store_id", parse_store_ids),
+        Rule("timestamp_utc", "unreadable timestamp", parse_timestamps),
+        Rule("status", "status is not active/inactive", parse_statuses),
+    ),
+    "hours": (
+        Rule("store_id", "empty store_id", parse_store_ids),
+        Rule("day_of_week", "day of week is not an integer 0..6", parse_days),
+        Rule("start_time_local", "impossible start time", parse_start_times),
+        Rule("end_time_local", "impossible end time", parse_times_of_day),
+    ),
+    "timezones": (Rule("store_id", "empty store_id", parse_store_ids),),
+}
+
+
+def apply_rules(kind: Kind, frame: pd.DataFrame) -> tuple[dict[str, pd.Series], np.ndarray, pd.DataFrame]:
+    """Parse every ruled column once; a row is rejected for the first rule it breaks."""
+    parsed: dict[str, pd.Series] = {}
     bad_any = np.zeros(len(frame), dtype=bool)
     parts = []
-    for column, bad, reason in checks:
+    for rule in RULES[kind]:
+        values, bad = rule.parse(frame[rule.column])
+        parsed[rule.column] = values
         hit = bad.to_numpy(dtype=bool) & ~bad_any
         if hit.any():
-            parts.append(_rejects(frame["line"].to_numpy()[hit], column, reason))
+            parts.append(_rejects(frame["line"].to_numpy()[hit], rule.column, rule.reason))
         bad_any |= hit
     rejects = pd.concat(parts, ignore_index=True) if parts else empty_rejects()
-    return ~bad_any, rejects
+    return parsed, ~bad_any, rejects
+
+
+def _kept(values: pd.Series, ok: np.ndarray) -> pd.Series:
+    return values[ok].reset_index(drop=True)
 
 
 def parse_status_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Strings (canonical names, with ``line``) to polls: store_id, timestamp_utc, is_active."""
-    ids, bad_id = parse_store_ids(frame["store_id"])
-    ts, bad_ts = parse_timestamps(frame["timestamp_utc"])
-    active, bad_status = parse_statuses(frame["status"])
-    ok, rejects = _split(
-        frame,
-        [
-            ("store_id", bad_id, "empty store_id"),
-            ("timestamp_utc", bad_ts, "unreadable timestamp"),
-            ("status", bad_status, "status is not active/inactive"),
-        ],
-    )
+    parsed, ok, rejects = apply_rules("status", frame)
     valid = pd.DataFrame(
         {
-            "store_id": ids[ok].reset_index(drop=True),
-            "timestamp_utc": ts[ok].reset_index(drop=True),
-            "is_active": active[ok].reset_index(drop=True),
+            "store_id": _kept(parsed["store_id"], ok),
+            "timestamp_utc": _kept(parsed["timestamp_utc"], ok),
+            "is_active": _kept(parsed["status"], ok),
         }
     )
     return valid, rejects
@@ -362,25 +393,13 @@ def parse_status_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
 
 def parse_hours_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Strings to business hours: store_id, day_of_week, start_seconds, end_seconds (<= 86400)."""
-    ids, bad_id = parse_store_ids(frame["store_id"])
-    day, bad_day = parse_days(frame["day_of_week"])
-    start, bad_start = parse_times_of_day(frame["start_time_local"])
-    end, bad_end = parse_times_of_day(frame["end_time_local"])
-    ok, rejects = _split(
-        frame,
-        [
-            ("store_id", bad_id, "empty store_id"),
-            ("day_of_week", bad_day, "day of week is not an integer 0..6"),
-            ("start_time_local", bad_start | start.eq(SECONDS_PER_DAY), "impossible start time"),
-            ("end_time_local", bad_end, "impossible end time"),
-        ],
-    )
+    parsed, ok, rejects = apply_rules("hours", frame)
     valid = pd.DataFrame(
         {
-            "store_id": ids[ok].to_numpy(),
-            "day_of_week": day[ok].to_numpy(),
-            "start_seconds": start[ok].to_numpy(),
-            "end_seconds": end[ok].to_numpy(),
+            "store_id": _kept(parsed["store_id"], ok),
+            "day_of_week": _kept(parsed["day_of_week"], ok),
+            "start_seconds": _kept(parsed["start_time_local"], ok),
+            "end_seconds": _kept(parsed["end_time_local"], ok),
         }
     )
     # An end of 00:00 closes at midnight: the same instant as 24:00, kept as one spelling.
@@ -390,8 +409,8 @@ def parse_hours_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def parse_timezones_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Strings to timezones; an unusable name is not a reject but a defaulted, counted row."""
-    ids, bad_id = parse_store_ids(frame["store_id"])
-    ok, rejects = _split(frame, [("store_id", bad_id, "empty store_id")])
+    parsed, ok, rejects = apply_rules("timezones", frame)
+    ids = parsed["store_id"]
     given = frame["timezone_str"][ok].map(_clean_text).to_numpy()
     used, defaulted, invalid = resolve_timezones(pd.Series(given, dtype=object))
     valid = pd.DataFrame(
@@ -425,9 +444,13 @@ def read_input(path: str | Path, kind: Kind) -> ReadResult:
     if not parts:
         rejected = empty_rejects()
     else:
-        rejected = pd.concat(parts, ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
+        rejected = (
+            pd.concat(parts, ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
+        )
         missing_raw = rejected["raw"].eq("")
         if missing_raw.any():
             rejected.loc[missing_raw, "raw"] = _raw_lines(path, rejected.loc[missing_raw, "line"].to_numpy())
     rows_read = len(frame) + len(structural)
-    return ReadResult(kind=kind, path=str(path), valid=valid, rejected=rejected, rows_read=rows_read, notes=notes)
+    return ReadResult(
+        kind=kind, path=str(path), valid=valid, rejected=rejected, rows_read=rows_read, notes=notes
+    )

@@ -172,7 +172,9 @@ def _window_figures(
     return out
 
 
-def _frame(store_ids: pd.Index, store: np.ndarray, as_of: np.ndarray, figures: dict[str, np.ndarray]) -> pd.DataFrame:
+def _frame(
+    store_ids: pd.Index, store: np.ndarray, as_of: np.ndarray, figures: dict[str, np.ndarray]
+) -> pd.DataFrame:
     """Figures in report units, rounded; downtime = business - uptime on the rounded figures.
 
     Rounding both sides separately could make uptime + downtime miss the business time by 0.01;
@@ -225,7 +227,9 @@ def compute_reports(
             as_of = np.repeat(chunk, n_stores)
             has_poll = first_time[store] <= as_of
             store, as_of = store[has_poll], as_of[has_poll]
-            frames.append(_frame(timeline.store_ids, store, as_of, _window_figures(prep, timeline, store, as_of)))
+            frames.append(
+                _frame(timeline.store_ids, store, as_of, _window_figures(prep, timeline, store, as_of))
+            )
         group_start = group_end
     report = pd.concat(frames, ignore_index=True)
     report = report.sort_values(["as_of", "store_id"], kind="stable").reset_index(drop=True)
