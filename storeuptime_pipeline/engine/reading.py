@@ -429,10 +429,22 @@ def parse_timezones_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     return valid, rejects, notes
 
 
-def read_input(path: str | Path, kind: Kind) -> ReadResult:
-    """Read one input file by its kind's rules; raises InputFileError only for unreadable files."""
+#: A row screen run before parsing (the pandera models): returns (kept rows, rejects).
+Screen = Callable[[Kind, pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]
+
+
+def read_input(path: str | Path, kind: Kind, screen: Screen | None = None) -> ReadResult:
+    """Read one input file by its kind's rules; raises InputFileError only for unreadable files.
+
+    ``screen`` lets ingestion put the pandera models in front of the parsers; they apply the
+    same rules, so the rows left out are the same either way.
+    """
     path = Path(path)
     frame, structural = read_csv_strings(path, kind)
+    rows_read = len(frame) + len(structural)
+    screened = empty_rejects()
+    if screen is not None:
+        frame, screened = screen(kind, frame)
     notes: dict[str, int] = {}
     if kind == "status":
         valid, rejects = parse_status_frame(frame)
@@ -440,7 +452,7 @@ def read_input(path: str | Path, kind: Kind) -> ReadResult:
         valid, rejects = parse_hours_frame(frame)
     else:
         valid, rejects, notes = parse_timezones_frame(frame)
-    parts = [df for df in (structural, rejects) if len(df)]
+    parts = [df for df in (structural, screened, rejects) if len(df)]
     if not parts:
         rejected = empty_rejects()
     else:
@@ -450,7 +462,6 @@ def read_input(path: str | Path, kind: Kind) -> ReadResult:
         missing_raw = rejected["raw"].eq("")
         if missing_raw.any():
             rejected.loc[missing_raw, "raw"] = _raw_lines(path, rejected.loc[missing_raw, "line"].to_numpy())
-    rows_read = len(frame) + len(structural)
     return ReadResult(
         kind=kind, path=str(path), valid=valid, rejected=rejected, rows_read=rows_read, notes=notes
     )
