@@ -39,6 +39,8 @@ class BusinessCalendar:
 
     def time_until(self, store: np.ndarray, at_us: np.ndarray) -> np.ndarray:
         """Business time of each store in [space.lo, at), in microseconds."""
+        if len(self.store) == 0:  # no store has any business time in the range (e.g. a DST gap)
+            return np.zeros(np.shape(at_us), dtype=np.int64)
         idx = np.searchsorted(self.keys, self.space.key(store, at_us), side="right") - 1
         safe = np.maximum(idx, 0)
         own = (idx >= 0) & (self.store[safe] == store)

@@ -10,6 +10,7 @@ that cannot be read as a whole (missing, empty, not CSV, a required column missi
 from __future__ import annotations
 
 import csv
+import re
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 Kind = Literal["status", "hours", "timezones"]
@@ -80,28 +82,48 @@ class ReadResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def _normalized(values: pd.Series, fn) -> pd.Series:
-    """Apply a per-value normalisation to the distinct values only: ids and statuses repeat a lot."""
+def _per_distinct(values: pd.Series, fn, dtype: str | type = object) -> np.ndarray:
+    """Apply a per-value rule to the distinct values only (ids, statuses and times repeat a lot)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([fn(u) for u in uniques] + [fn(None)], dtype=object)
-    return pd.Series(mapped[codes], index=values.index)
+    mapped = np.array([fn(u) for u in uniques] + [fn(None)], dtype=dtype)
+    return mapped[codes]
+
+
+def _normalized(values: pd.Series, fn) -> pd.Series:
+    return pd.Series(_per_distinct(values, fn), index=values.index)
 
 
 def _clean_text(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
 
 
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """The values as an Arrow string array (zero-copy for the Arrow-backed strings the reader makes)."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray):
+        return pa.array(values.array)
+    return pa.array(values.astype("str").fillna("").array)
+
+
+def _text_series(values: pa.ChunkedArray | pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowStringArray(values), index=index)
+
+
 def parse_store_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Store ids are opaque strings (19-digit integers or UUIDs): only surrounding space is cut."""
-    ids = _normalized(values, _clean_text)
-    return ids.astype(object), ids.eq("")
+    ids = pc.utf8_trim_whitespace(pc.fill_null(_arrow_text(values), ""))
+    bad = pc.equal(ids, "").to_numpy(zero_copy_only=False)
+    return _text_series(ids, values.index), pd.Series(bad, index=values.index)
+
+
+def _status_code(value: object) -> int:
+    flag = _STATUS_VALUES.get(_clean_text(value).lower())
+    return -1 if flag is None else int(flag)
 
 
 def parse_statuses(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """``active``/``inactive`` in any case with surrounding spaces; returns is_active and bad mask."""
-    mapped = _normalized(values, lambda v: _STATUS_VALUES.get(_clean_text(v).lower()))
-    bad = mapped.isna()
-    return mapped.where(~bad, False).astype(bool), bad
+    code = _per_distinct(values, _status_code, np.int8)
+    return pd.Series(code == 1, index=values.index), pd.Series(code < 0, index=values.index)
 
 
 def parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -109,31 +131,57 @@ def parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     A timestamp without any zone is taken as UTC (the column is ``timestamp_utc``). A date without
     a time of day is rejected: midnight would be a guess. Precision is kept to the microsecond.
+    The common spelling takes one fast pass; only rows it cannot read get the slower, lenient one.
     """
-    text = values.astype("str").str.strip()
-    text = text.str.removesuffix(" UTC").str.removesuffix(" utc")
-    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    bad = parsed.isna() | (text.str.len() < _MIN_TIMESTAMP_CHARS)
-    return parsed.astype("datetime64[us, UTC]"), bad
+    raw = pc.fill_null(_arrow_text(values), "")
+    text = pc.replace_substring(raw, " UTC", "")
+    parsed = pd.to_datetime(_text_series(text, values.index), format="ISO8601", utc=True, errors="coerce")
+    missed = parsed.isna().to_numpy()
+    if missed.any():
+        lenient = (
+            values[missed].astype("str").fillna("").str.strip().str.replace(r"(?i)\s*utc$", "", regex=True)
+        )
+        parsed[missed] = pd.to_datetime(lenient, format="ISO8601", utc=True, errors="coerce")
+    too_short = pc.less(pc.utf8_length(pc.utf8_trim_whitespace(text)), _MIN_TIMESTAMP_CHARS)
+    bad = parsed.isna().to_numpy() | too_short.to_numpy(zero_copy_only=False)
+    return parsed.astype("datetime64[us, UTC]"), pd.Series(bad, index=values.index)
+
+
+def _day_number(value: object) -> int:
+    text = _clean_text(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return -1
+    return int(number) if number.is_integer() and 0 <= number <= 6 else -1
 
 
 def parse_days(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Day of week as an integer 0 (Monday) to 6 (Sunday)."""
-    numbers = pd.to_numeric(values.astype("str").str.strip(), errors="coerce")
-    bad = numbers.isna() | (numbers % 1 != 0) | (numbers < 0) | (numbers > 6)
-    return numbers.where(~bad, 0).astype("int16"), bad
+    day = _per_distinct(values, _day_number, np.int16)
+    bad = day < 0
+    return pd.Series(np.where(bad, 0, day), index=values.index), pd.Series(bad, index=values.index)
+
+
+_TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+def _seconds_of_day(value: object) -> int:
+    match = _TIME_OF_DAY.fullmatch(_clean_text(value))
+    if match is None:
+        return -1
+    h, m, s = int(match[1]), int(match[2]), int(match[3] or 0)
+    seconds = h * 3600 + m * 60 + s
+    if (h <= 23 and m <= 59 and s <= 59) or seconds == SECONDS_PER_DAY:
+        return seconds
+    return -1
 
 
 def parse_times_of_day(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """``HH:MM:SS`` or ``HH:MM`` to seconds after local midnight; ``24:00`` is the day's end (86400)."""
-    parts = values.astype("str").str.strip().str.extract(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-    h = pd.to_numeric(parts[0], errors="coerce")
-    m = pd.to_numeric(parts[1], errors="coerce")
-    s = pd.to_numeric(parts[2], errors="coerce").fillna(0)
-    seconds = h * 3600 + m * 60 + s
-    in_day = (h <= 23) & (m <= 59) & (s <= 59)
-    bad = h.isna() | m.isna() | ~(in_day | (seconds == SECONDS_PER_DAY))
-    return seconds.where(~bad, 0).astype("int32"), bad
+    seconds = _per_distinct(values, _seconds_of_day, np.int32)
+    bad = seconds < 0
+    return pd.Series(np.where(bad, 0, seconds), index=values.index), pd.Series(bad, index=values.index)
 
 
 @cache
@@ -229,7 +277,10 @@ def _physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> np
     with path.open("rb") as fh:
         data = fh.read()
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    lines = np.setdiff1d(np.arange(2, n_lines + 1, dtype=np.int64), np.asarray(skipped, dtype=np.int64))
+    keep = np.ones(max(n_lines - 1, 0), dtype=bool)
+    skipped_idx = np.asarray(skipped, dtype=np.int64) - 2
+    keep[skipped_idx[(skipped_idx >= 0) & (skipped_idx < len(keep))]] = False
+    lines = np.arange(2, n_lines + 1, dtype=np.int64)[keep]
     if len(lines) == data_rows:
         return lines
     starts: list[int] = []
@@ -312,8 +363,9 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     frame.insert(0, "line", lines)
     blank = np.ones(len(frame), dtype=bool)
     for col in wanted:
-        blank &= frame[col].str.strip().eq("").to_numpy()
-    frame = frame.loc[~blank].reset_index(drop=True)
+        blank &= pc.equal(_arrow_text(frame[col]), "").to_numpy(zero_copy_only=False)
+    if blank.any():  # a blank line reads as a row of empty fields
+        frame = frame.loc[~blank].reset_index(drop=True)
     field_errors = [(n, t) for n, t in bad_rows if t]
     rejects = _rejects(
         np.array([n or 0 for n, _ in field_errors], dtype=np.int64),

@@ -63,6 +63,17 @@ def _as_us(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return index.tz_convert("UTC").as_unit("us").asi8.astype(np.int64)
 
 
+def _store_time_order(codes: np.ndarray, time: np.ndarray, n_stores: int) -> np.ndarray:
+    """Order by (store, time): one argsort of a combined key when it fits in int64, else lexsort."""
+    if len(time) == 0:
+        return np.arange(0)
+    lo = int(time.min())
+    span = int(time.max()) - lo + 1
+    if n_stores * span < 2**62:
+        return np.argsort(codes * span + (time - lo), kind="stable")
+    return np.lexsort((time, codes))
+
+
 @dataclass(frozen=True)
 class Timeline:
     """All polls of all stores, deduplicated and sorted by (store, time), ready for lookups."""
@@ -76,16 +87,20 @@ class Timeline:
     @classmethod
     def from_polls(cls, polls: pd.DataFrame) -> Timeline:
         """Duplicates of one store at one instant count once; if they disagree, inactive wins."""
-        codes, uniques = pd.factorize(polls["store_id"].astype(object), sort=True)
+        codes, uniques = pd.factorize(polls["store_id"], sort=True)
+        codes = codes.astype(np.int64)
         time = _as_us(polls["timestamp_utc"])
         active = polls["is_active"].to_numpy(dtype=bool)
-        order = np.lexsort((active, time, codes))  # inactive (False) first within a duplicate group
-        codes, time, active = codes[order].astype(np.int64), time[order], active[order]
-        keep = np.ones(len(codes), dtype=bool)
-        keep[1:] = (codes[1:] != codes[:-1]) | (time[1:] != time[:-1])
-        codes, time, active = codes[keep], time[keep], active[keep]
+        order = _store_time_order(codes, time, len(uniques))
+        codes, time, active = codes[order], time[order], active[order]
+        new = np.ones(len(codes), dtype=bool)
+        new[1:] = (codes[1:] != codes[:-1]) | (time[1:] != time[:-1])
+        heads = np.flatnonzero(new)
+        if len(heads) < len(codes):  # duplicates: one poll each, inactive if any says so
+            active = np.minimum.reduceat(active, heads)
+            codes, time = codes[heads], time[heads]
         first = np.searchsorted(codes, np.arange(len(uniques) + 1), side="left")
-        return cls(pd.Index(uniques.astype(object)), codes, time, active, first)
+        return cls(pd.Index(uniques), codes, time, active, first)
 
     def latest(self) -> pd.Timestamp | None:
         if len(self.time) == 0:
@@ -110,7 +125,7 @@ def _store_timezones(store_ids: pd.Index, timezones: pd.DataFrame | None) -> np.
     tz = np.full(len(store_ids), DEFAULT_TIMEZONE, dtype=object)
     if timezones is not None and len(timezones):
         used, _, _ = resolve_timezones(timezones["timezone_str"].reset_index(drop=True))
-        codes = store_ids.get_indexer(timezones["store_id"].astype(object))
+        codes = store_ids.get_indexer(timezones["store_id"])
         listed = codes >= 0
         tz[codes[listed]] = used.to_numpy()[listed]
     return tz
@@ -206,7 +221,16 @@ def compute_reports(
     Each as-of T sees only polls at or before T. A store has a row for T when it has a poll at or
     before T. Rows are sorted by (as_of, store_id).
     """
-    timeline = Timeline.from_polls(polls)
+    return _compute(Timeline.from_polls(polls), hours, timezones, as_ofs, with_business)
+
+
+def _compute(
+    timeline: Timeline,
+    hours: pd.DataFrame,
+    timezones: pd.DataFrame | None,
+    as_ofs: Sequence[object],
+    with_business: bool,
+) -> pd.DataFrame:
     columns = ["as_of", *REPORT_COLUMNS, *(BUSINESS_COLUMNS if with_business else [])]
     instants = np.unique(_as_us(pd.DatetimeIndex([to_utc_timestamp(a) for a in as_ofs])))
     if len(instants) == 0 or len(timeline.time) == 0:
@@ -245,12 +269,12 @@ def compute_report(
     with_business: bool = False,
 ) -> pd.DataFrame:
     """The report as of one instant (default: the latest poll), without the ``as_of`` column."""
+    timeline = Timeline.from_polls(polls)
     if as_of is None:
-        latest = Timeline.from_polls(polls).latest() if len(polls) else None
-        if latest is None:
+        as_of = timeline.latest()
+        if as_of is None:
             raise ValueError("no polls: the report needs at least one poll or an explicit as-of")
-        as_of = latest
-    report = compute_reports(polls, hours, timezones, [as_of], with_business=with_business)
+    report = _compute(timeline, hours, timezones, [as_of], with_business)
     return report.drop(columns="as_of").reset_index(drop=True)
 
 
