@@ -96,6 +96,242 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from storeuptime_pipeline.db import embedded, migrate
+    from storeuptime_pipeline.db.config import database_url
+
+    if args.action == "stop":
+        stopped = embedded.stop()
+        print("embedded Postgres stopped" if stopped else "embedded Postgres was not running")
+    elif args.action == "status":
+        st = embedded.status()
+        print(f"embedded Postgres in {st.pgdata}: {'running' if st.running else 'stopped'}")
+    else:
+        url = database_url()
+        if args.action == "upgrade":
+            migrate.upgrade(url)
+            print(f"schema at revision {migrate.current_revision(url)}")
+        else:
+            print(url)
+    return 0
+
+
+def _ingest_folder(folder: Path) -> list[dict[str, object]]:
+    """Materialize the ingest asset of each file in the folder, snapshots first, one run per file."""
+    from dagster import DagsterInstance, materialize
+
+    from storeuptime_pipeline.assets.ingest import ASSET_OF_KIND, INGEST_ASSETS
+    from storeuptime_pipeline.checks import INGEST_CHECKS
+    from storeuptime_pipeline.definitions import resources
+    from storeuptime_pipeline.resources import LandingFolderResource
+
+    landing = LandingFolderResource(path=str(folder))
+    files = sorted(
+        landing.scan(), key=lambda f: (("timezones", "hours", "status").index(f.kind), f.path.name)
+    )
+    if not files:
+        raise InputFileError(
+            folder, "no input files (store_status*.csv, menu_hours*.csv, timezones*.csv, ...)"
+        )
+    instance = DagsterInstance.get()
+    outcomes = []
+    for n, file in enumerate(files, start=1):
+        asset_name = ASSET_OF_KIND[file.kind]
+        started = time.perf_counter()
+        result = materialize(
+            [*INGEST_ASSETS, *INGEST_CHECKS],
+            selection=[asset_name],
+            instance=instance,
+            resources=resources(landing=str(folder)),
+            run_config={"ops": {asset_name: {"config": {"files": [file.path.name]}}}},
+            tags={"storeuptime/file": file.path.name, "storeuptime/source": "cli"},
+            raise_on_error=False,
+        )
+        elapsed = time.perf_counter() - started
+        if not result.success:
+            failure = _failure_message(result)
+            print(f"[{n}/{len(files)}] {file.path.name}: FAILED ({failure})", file=sys.stderr)
+            raise SystemExit(1)
+        meta = {k: v.value for k, v in result.asset_materializations_for_node(asset_name)[0].metadata.items()}
+        print(
+            f"[{n}/{len(files)}] {file.path.name}: {meta.get('rows_read', 0):,} rows read, "
+            f"{meta.get('rows_loaded', 0):,} loaded, {meta.get('rows_rejected', 0):,} rejected, "
+            f"{meta.get('rows_changed', 0):,} changed ({elapsed:.1f} s, run {result.run_id[:8]})"
+        )
+        outcomes.append({"file": file.path.name, **meta})
+    return outcomes
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            user = event.step_failure_data.user_failure_data
+            if user is not None and user.description:
+                return user.description
+            if error is not None:
+                return error.message.strip().splitlines()[-1]
+    return "see the run in the Dagster UI"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from storeuptime_pipeline.instance import prepare_environment
+
+    prepare_environment()
+    folder = Path(args.data) if args.data else _settings().data_dir()
+    outcomes = _ingest_folder(folder)
+    print(f"Ingested {len(outcomes)} file(s) from {folder}")
+    return 0
+
+
+def _settings():
+    from storeuptime_pipeline import settings
+
+    return settings
+
+
+def _on_demand(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
+    """Materialize the on-demand report through Dagster; returns its as-of, CSV path and run id."""
+    from dagster import DagsterInstance, materialize
+
+    from storeuptime_pipeline.assets.report import on_demand_report
+    from storeuptime_pipeline.definitions import resources
+    from storeuptime_pipeline.run_records import get_report
+
+    result = materialize(
+        [on_demand_report],
+        instance=DagsterInstance.get(),
+        resources=resources(),
+        run_config={"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}},
+        tags={"storeuptime/source": "cli"},
+        raise_on_error=False,
+    )
+    if not result.success:
+        print(f"report failed: {_failure_message(result)}", file=sys.stderr)
+        raise SystemExit(1)
+    from storeuptime_pipeline.resources import DatabaseResource
+
+    record = get_report(DatabaseResource().engine(), result.run_id)
+    assert record is not None and record.as_of is not None and record.csv_path
+    return record.as_of, Path(record.csv_path), result.run_id
+
+
+def _print_summary(csv_path: Path) -> None:
+    report = pd.read_csv(csv_path, dtype={"store_id": str})
+    print(f"  stores: {len(report):,}")
+    for window, unit in (("hour", "min"), ("day", "h"), ("week", "h")):
+        up, down = report[f"uptime_last_{window}"].sum(), report[f"downtime_last_{window}"].sum()
+        share = up / (up + down) if up + down else 1.0
+        print(f"  last {window:<4}: uptime {up:,.0f} {unit}, downtime {down:,.0f} {unit} ({share:.1%} up)")
+    worst = report.sort_values(["downtime_last_week", "store_id"], ascending=[False, True]).head(5)
+    print("  most downtime in the last week:")
+    for row in worst.itertuples(index=False):
+        print(f"    {row.store_id}: {row.downtime_last_week:.2f} h down, {row.uptime_last_week:.2f} h up")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from storeuptime_pipeline.instance import prepare_environment
+
+    url = prepare_environment()
+    print(f"Database: {_redacted(url)}")
+    _ingest_folder(Path(args.data))
+    as_of, csv_path, run_id = _on_demand(args.as_of)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.resolve() != csv_path.resolve():
+        out.write_bytes(csv_path.read_bytes())
+    print(f"Report as of {as_of.isoformat()} (run {run_id[:8]}) -> {out}")
+    _print_summary(out)
+    return 0
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``make run``: database, demo data if the landing folder is empty, the whole pipeline, a summary."""
+    from storeuptime_pipeline.engine.files import classify
+    from storeuptime_pipeline.generate import generate_dataset
+    from storeuptime_pipeline.instance import prepare_environment
+
+    settings = _settings()
+    url = prepare_environment()
+    folder = settings.data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not any(classify(p.name) for p in folder.iterdir()):
+        ds = generate_dataset(folder, stores=args.stores, days=8, seed=7)
+        print(
+            f"Landing folder was empty: generated a demo data set ({ds.stores:,} stores, {ds.polls:,} polls)"
+        )
+    print(f"Database: {_redacted(url)}")
+    print(f"Landing folder: {folder}")
+    _ingest_folder(folder)
+    as_of, csv_path, run_id = _on_demand(None)
+    print(f"\nReport as of {as_of.isoformat()} (Dagster run {run_id})")
+    _print_summary(csv_path)
+    print(f"\nThe report CSV: {csv_path}")
+    print(f"Every hourly report goes to {settings.reports_dir()} and the uptime_report table.")
+    print("See the runs in the Dagster UI: make dev, then open http://127.0.0.1:3000")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """``make dev``: the Dagster UI and daemon (dagster dev) and the report API, until Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+
+    from storeuptime_pipeline.instance import prepare_environment
+
+    settings = _settings()
+    prepare_environment()
+    settings.data_dir().mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault(settings.DAGSTER_GRAPHQL_URL_ENV, f"http://127.0.0.1:{args.port}")
+    bin_dir = Path(sys.executable).parent
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "storeuptime_pipeline.definitions"]
+    commands = [
+        [str(bin_dir / "dagster"), "dev", *target, "-h", "127.0.0.1", "-p", str(args.port)],
+        [str(bin_dir / "storeuptime"), "api", "--host", "127.0.0.1", "--port", str(args.api_port)],
+    ]
+    procs = [subprocess.Popen(c, start_new_session=True) for c in commands]
+    print(f"Dagster UI: http://127.0.0.1:{args.port}   API: http://127.0.0.1:{args.api_port}/docs")
+    print(f"Drop CSV files into {settings.data_dir()}; Ctrl-C stops everything.")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from storeuptime_pipeline.backfill import BackfillError, launch_report_backfill
+
+    url = args.dagster_url or _settings().dagster_url()
+    try:
+        backfill_id = launch_report_backfill(url, args.start, args.end)
+    except BackfillError as exc:
+        print(f"storeuptime backfill: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"backfill {backfill_id} launched: uptime_report {args.start} .. {args.end} in one run ({url}/overview/backfills)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storeuptime", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +357,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--store-ids-from", help="take store ids from this CSV's store_id column (e.g. real hours)"
     )
     gen.set_defaults(func=cmd_generate)
+
+    db = sub.add_parser(
+        "db", help="the database: upgrade the schema, print its URL, stop the embedded server"
+    )
+    db.add_argument("action", choices=["upgrade", "url", "status", "stop"])
+    db.set_defaults(func=cmd_db)
+
+    ingest = sub.add_parser("ingest", help="load the CSV files of a folder into Postgres through Dagster")
+    ingest.add_argument("--data", help="folder of CSV files (default: the landing folder)")
+    ingest.set_defaults(func=cmd_ingest)
+
+    run = sub.add_parser("run", help="the whole pipeline through Dagster: ingest a folder, then the report")
+    run.add_argument("--data", required=True, help="folder of CSV files")
+    run.add_argument("--out", required=True, help="where to write the report CSV")
+    run.add_argument("--as-of", help="report instant (UTC unless an offset is given); default: latest poll")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="what `make run` does: demo data if needed, pipeline, summary")
+    demo.add_argument("--stores", type=int, default=2000, help="stores in the generated demo data set")
+    demo.set_defaults(func=cmd_demo)
+
+    backfill = sub.add_parser(
+        "backfill", help="backfill hourly report partitions (one run) through the webserver"
+    )
+    backfill.add_argument(
+        "--from", dest="start", required=True, help="first partition, e.g. 2023-01-18-00:00"
+    )
+    backfill.add_argument("--to", dest="end", required=True, help="last partition, e.g. 2023-01-25-17:00")
+    backfill.add_argument(
+        "--dagster-url", help="webserver (default STOREUPTIME_DAGSTER_URL or 127.0.0.1:3000)"
+    )
+    backfill.set_defaults(func=cmd_backfill)
+
+    dev = sub.add_parser("dev", help="the Dagster UI + daemon and the report API (what `make dev` runs)")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--api-port", type=int, default=8000)
+    dev.set_defaults(func=cmd_dev)
     return parser
 
 

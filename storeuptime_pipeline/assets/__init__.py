@@ -1,0 +1,1 @@
+"""Software-defined assets: thin layers over ``loading`` and ``reporting``."""

@@ -1,0 +1,172 @@
+"""SQLAlchemy 2 declarative models: the schema the migrations create and the bulk layer writes.
+
+The migration ``0001_initial`` is written by hand to match this file; a test runs Alembic's
+``compare_metadata`` against a migrated database so the two cannot drift apart.
+
+Design notes:
+- ``store_id`` is an opaque ``text COLLATE "C"`` everywhere (19-digit integers and UUIDs both occur).
+- ``store_status`` has no foreign key to ``stores``: bulk loads must not pay per-row FK checks, and
+  polls may arrive for stores that no other file mentions. Loads insert missing store ids into
+  ``stores`` (with the default timezone) instead.
+- Business hours are stored as Postgres ``time``, which accepts ``24:00:00`` for "until midnight".
+- Constraint names come from a naming convention so the migration can reference them exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+DEFAULT_TIMEZONE = "America/Chicago"
+
+# Opaque ids compare bytewise: no linguistic ordering is wanted, and under a libc locale such as
+# en_US.UTF-8 or C.UTF-8 every B-tree comparison would otherwise go through strcoll (several times
+# slower index builds, joins and sorts). Staging tables in bulk.py use the same collation.
+StoreId = Text(collation="C")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the shared metadata and naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Store(Base):
+    """One row per known store; its timezone as given in the file and as actually used."""
+
+    __tablename__ = "stores"
+
+    store_id: Mapped[str] = mapped_column(StoreId, primary_key=True)
+    timezone_str: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(Text, server_default=text(f"'{DEFAULT_TIMEZONE}'"))
+    timezone_defaulted: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class BusinessHours(Base):
+    """A local-time opening interval of a store on one weekday (several per store-day allowed)."""
+
+    __tablename__ = "business_hours"
+    __table_args__ = (
+        CheckConstraint("day_of_week BETWEEN 0 AND 6", name="day_of_week_range"),
+        Index(None, "store_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    store_id: Mapped[str] = mapped_column(StoreId)
+    day_of_week: Mapped[int] = mapped_column(SmallInteger)
+    start_local: Mapped[time] = mapped_column(Time)
+    end_local: Mapped[time] = mapped_column(Time)
+
+
+class StoreStatus(Base):
+    """One poll result. The PK doubles as the per-store time index used by window reads."""
+
+    __tablename__ = "store_status"
+    __table_args__ = (
+        PrimaryKeyConstraint("store_id", "timestamp_utc"),
+        Index(None, "timestamp_utc"),
+    )
+
+    store_id: Mapped[str] = mapped_column(StoreId)
+    timestamp_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    is_active: Mapped[bool] = mapped_column(Boolean)
+
+
+class IngestedFile(Base):
+    """Provenance of every loaded input file; (kind, sha256) makes re-loads recognisable."""
+
+    __tablename__ = "ingested_files"
+    __table_args__ = (
+        CheckConstraint("kind IN ('status', 'hours', 'timezones')", name="kind"),
+        UniqueConstraint("kind", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Text)
+    rows_read: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rows_loaded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rows_changed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RejectedRow(Base):
+    """An input line that failed parsing/validation, kept for the data-quality report."""
+
+    __tablename__ = "rejected_rows"
+    __table_args__ = (Index(None, "file_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    file_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ingested_files.id", ondelete="CASCADE"))
+    source_file: Mapped[str] = mapped_column(Text)
+    line_number: Mapped[int] = mapped_column(Integer)
+    column_name: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    raw_line: Mapped[str] = mapped_column(Text)
+
+
+class UptimeReport(Base):
+    """Report values per store as of an instant (minutes for the hour, hours for day/week)."""
+
+    __tablename__ = "uptime_report"
+    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id"),)
+
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    store_id: Mapped[str] = mapped_column(StoreId)
+    uptime_last_hour: Mapped[float] = mapped_column(Double)
+    uptime_last_day: Mapped[float] = mapped_column(Double)
+    uptime_last_week: Mapped[float] = mapped_column(Double)
+    downtime_last_hour: Mapped[float] = mapped_column(Double)
+    downtime_last_day: Mapped[float] = mapped_column(Double)
+    downtime_last_week: Mapped[float] = mapped_column(Double)
+
+
+class ReportRun(Base):
+    """One requested report (a scheduled partition or an on-demand trigger) and its outcome."""
+
+    __tablename__ = "report_runs"
+    __table_args__ = (CheckConstraint("kind IN ('partition', 'on_demand')", name="kind"),)
+
+    report_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    as_of: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(Text)
+    csv_path: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+metadata = Base.metadata

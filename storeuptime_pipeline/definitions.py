@@ -1,0 +1,34 @@
+"""The one entry point Dagster loads: every asset, check, job, schedule, sensor and resource."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from storeuptime_pipeline.assets.ingest import INGEST_ASSETS
+from storeuptime_pipeline.assets.report import REPORT_ASSETS
+from storeuptime_pipeline.checks import INGEST_CHECKS
+from storeuptime_pipeline.jobs import ingest_job, on_demand_report_job, uptime_report_job
+from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource, ReportsFolderResource
+from storeuptime_pipeline.schedules import hourly_report_schedule
+from storeuptime_pipeline.sensors import landing_folder_sensor, report_after_ingest_sensor
+
+
+def resources(
+    database_url: str = "", landing: str = "", reports: str = ""
+) -> dict[str, DatabaseResource | LandingFolderResource | ReportsFolderResource]:
+    """The resources, by default from the environment; tests and the CLI pass explicit values."""
+    return {
+        "database": DatabaseResource(url=database_url),
+        "landing": LandingFolderResource(path=landing),
+        "reports": ReportsFolderResource(path=reports),
+    }
+
+
+defs = Definitions(
+    assets=[*INGEST_ASSETS, *REPORT_ASSETS],
+    asset_checks=INGEST_CHECKS,
+    jobs=[ingest_job, uptime_report_job, on_demand_report_job],
+    schedules=[hourly_report_schedule],
+    sensors=[landing_folder_sensor, report_after_ingest_sensor],
+    resources=resources(),
+)

@@ -1,0 +1,136 @@
+"""Reports from Postgres: read only the window the as-of instants need, compute, store, write CSVs.
+
+The Dagster assets, the CLI and the API go through these functions; the numbers come from the
+pure engine, so a report built here equals ``storeuptime report`` on the same files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from storeuptime_pipeline.db import bulk
+from storeuptime_pipeline.engine.report import (
+    BUSINESS_COLUMNS,
+    REPORT_COLUMNS,
+    VALUE_COLUMNS,
+    compute_reports,
+    to_utc_timestamp,
+)
+
+WEEK = pd.Timedelta(days=7)
+
+
+class NoPollsError(RuntimeError):
+    """There is nothing to report on: no poll at or before the requested instant."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    polls: pd.DataFrame
+    hours: pd.DataFrame
+    timezones: pd.DataFrame
+
+
+def read_inputs(engine: Engine, as_ofs: Sequence[pd.Timestamp]) -> Inputs:
+    """Polls of [first as-of - 7 days, last as-of] plus each store's last earlier poll, and the snapshots."""
+    lo, hi = min(as_ofs) - WEEK, max(as_ofs)
+    with engine.connect() as conn:
+        return Inputs(
+            polls=bulk.read_polls_window(conn, lo, hi),
+            hours=bulk.read_business_hours(conn),
+            timezones=bulk.read_timezones(conn),
+        )
+
+
+def latest_poll(engine: Engine) -> pd.Timestamp | None:
+    with engine.connect() as conn:
+        return bulk.latest_poll_time(conn)
+
+
+def compute_from_db(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
+    """Reports for every as-of, with business time columns for the checks; sorted (as_of, store_id)."""
+    instants = sorted({to_utc_timestamp(a) for a in as_ofs})
+    inputs = read_inputs(engine, instants)
+    if len(inputs.polls) == 0:
+        raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
+    return compute_reports(inputs.polls, inputs.hours, inputs.timezones, instants, with_business=True)
+
+
+def store_rows(engine: Engine, as_ofs: Sequence[pd.Timestamp], report: pd.DataFrame) -> None:
+    """Replace the rows of these as-of instants in one transaction: re-runs and backfills are safe."""
+    with engine.begin() as conn:
+        bulk.replace_report_rows(conn, list(as_ofs), report[["as_of", *REPORT_COLUMNS]])
+
+
+def csv_name(as_of: pd.Timestamp) -> str:
+    """``uptime_report_<as_of>.csv`` with a file-name-safe UTC instant (fraction only when present)."""
+    ts = to_utc_timestamp(as_of)
+    stamp = ts.strftime("%Y-%m-%dT%H%M%S")
+    if ts.microsecond:
+        stamp += f".{ts.microsecond:06d}"
+    return f"uptime_report_{stamp}Z.csv"
+
+
+def csv_texts(report: pd.DataFrame) -> dict[pd.Timestamp, str]:
+    """The engine's CSV for each as-of, formatted in one pass over the whole (sorted) frame."""
+    header = ",".join(REPORT_COLUMNS) + "\n"
+    if len(report) == 0:
+        return {}
+    body = report[REPORT_COLUMNS].to_csv(index=False, header=False, float_format="%.2f", lineterminator="\n")
+    lines = body.splitlines(keepends=True)
+    instants = pd.DatetimeIndex(report["as_of"])
+    stamps = instants.asi8
+    bounds = np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])
+    return {instants[a]: header + "".join(lines[a:b]) for a, b in pairwise(bounds)}
+
+
+def write_csvs(reports_dir: Path, report: pd.DataFrame) -> dict[pd.Timestamp, Path]:
+    """Write one CSV per as-of atomically (temp file + rename), so readers never see half a file."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[pd.Timestamp, Path] = {}
+    for as_of, text in csv_texts(report).items():
+        path = reports_dir / csv_name(as_of)
+        tmp = path.with_suffix(".csv.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        paths[as_of] = path
+    return paths
+
+
+def summary(report: pd.DataFrame) -> dict[str, object]:
+    """Totals and medians of the latest as-of in the frame, for metadata and the CLI."""
+    latest = report[report["as_of"] == report["as_of"].max()]
+    out: dict[str, object] = {"stores": len(latest)}
+    for column in VALUE_COLUMNS:
+        out[f"total_{column}"] = round(float(latest[column].sum()), 2)
+        out[f"median_{column}"] = round(float(latest[column].median()), 2) if len(latest) else 0.0
+    return out
+
+
+def worst_stores(report: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The stores with the most downtime in the last week, as of the latest instant."""
+    latest = report[report["as_of"] == report["as_of"].max()]
+    return latest.sort_values(["downtime_last_week", "store_id"], ascending=[False, True]).head(n)[
+        REPORT_COLUMNS
+    ]
+
+
+def invariant_violations(report: pd.DataFrame) -> pd.DataFrame:
+    """Rows where uptime + downtime misses business time in some window, or a figure is out of range."""
+    bad = np.zeros(len(report), dtype=bool)
+    limits = {"hour": 60.0, "day": 24.0, "week": 168.0}
+    for window, (up, down, business) in {
+        w: (f"uptime_last_{w}", f"downtime_last_{w}", f"business_last_{w}") for w in limits
+    }.items():
+        total = report[up].to_numpy() + report[down].to_numpy()
+        bad |= np.abs(total - report[business].to_numpy()) > 0.005
+        bad |= (report[up].to_numpy() < 0) | (report[down].to_numpy() < 0)
+        bad |= report[business].to_numpy() > limits[window] + 1e-9
+    return report.loc[bad, ["as_of", *REPORT_COLUMNS, *BUSINESS_COLUMNS]]

@@ -1,0 +1,80 @@
+"""Every environment variable the project reads, with its default, in one place.
+
+docker-compose.yml, the Makefile and the README name these variables; a test checks that every
+variable the compose file sets is one listed here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from storeuptime_pipeline.db.config import DATABASE_URL_ENV, MAX_CONCURRENT_RUNS_ENV
+from storeuptime_pipeline.db.embedded import HOME_ENV, project_root
+
+DATA_DIR_ENV = "STOREUPTIME_DATA_DIR"
+REPORTS_DIR_ENV = "STOREUPTIME_REPORTS_DIR"
+PARTITIONS_START_ENV = "STOREUPTIME_PARTITIONS_START"
+SENSOR_INTERVAL_ENV = "STOREUPTIME_SENSOR_INTERVAL_SECONDS"
+FILE_SETTLE_ENV = "STOREUPTIME_FILE_SETTLE_SECONDS"
+API_HOST_ENV = "STOREUPTIME_API_HOST"
+API_PORT_ENV = "STOREUPTIME_API_PORT"
+DAGSTER_GRAPHQL_URL_ENV = "STOREUPTIME_DAGSTER_URL"
+
+DEFAULT_PARTITIONS_START = "2023-01-18-00:00"
+
+#: Read by the code (here or in db/); the compose file may set only these (plus Dagster's own).
+KNOWN_ENV = {
+    HOME_ENV,
+    DATABASE_URL_ENV,
+    MAX_CONCURRENT_RUNS_ENV,
+    DATA_DIR_ENV,
+    REPORTS_DIR_ENV,
+    PARTITIONS_START_ENV,
+    SENSOR_INTERVAL_ENV,
+    FILE_SETTLE_ENV,
+    API_HOST_ENV,
+    API_PORT_ENV,
+    DAGSTER_GRAPHQL_URL_ENV,
+}
+
+
+def _path(env: str, default: str) -> Path:
+    value = Path(os.environ.get(env) or default).expanduser()
+    return value if value.is_absolute() else project_root() / value
+
+
+def data_dir() -> Path:
+    """The landing folder the sensor watches and ``storeuptime ingest`` reads by default."""
+    return _path(DATA_DIR_ENV, "data/incoming")
+
+
+def reports_dir() -> Path:
+    return _path(REPORTS_DIR_ENV, "reports")
+
+
+def partitions_start() -> str:
+    """First hourly partition (UTC), default covering the January 2023 data set."""
+    return os.environ.get(PARTITIONS_START_ENV) or DEFAULT_PARTITIONS_START
+
+
+def sensor_interval_seconds() -> int:
+    return int(os.environ.get(SENSOR_INTERVAL_ENV) or 30)
+
+
+def file_settle_seconds() -> float:
+    """A file modified more recently than this may still be being written: the sensor waits."""
+    return float(os.environ.get(FILE_SETTLE_ENV) or 5)
+
+
+def api_bind() -> tuple[str, int]:
+    return os.environ.get(API_HOST_ENV) or "127.0.0.1", int(os.environ.get(API_PORT_ENV) or 8000)
+
+
+def home() -> Path:
+    return project_root()
+
+
+def dagster_url() -> str:
+    """The Dagster webserver the API and ``storeuptime backfill`` talk to."""
+    return (os.environ.get(DAGSTER_GRAPHQL_URL_ENV) or "http://127.0.0.1:3000").rstrip("/")
