@@ -17,17 +17,23 @@ import pandas as pd
 from storeuptime_pipeline.engine.files import find_inputs
 from storeuptime_pipeline.engine.reading import InputFileError, ReadResult, read_input
 
+_NOTE_TEXT = {
+    "invalid_timezones": "invalid timezone name (America/Chicago used)",
+    "empty_timezones": "empty timezone (America/Chicago used)",
+    "duplicate_store_rows": "store listed again (its last row kept)",
+}
 
-def _print_read(result: ReadResult, out=sys.stdout) -> None:
+
+def _print_read(result: ReadResult) -> None:
     name = Path(result.path).name
     left_out = len(result.rejected)
     line = f"  {name}: {result.rows_read:,} rows read, {len(result.valid):,} used, {left_out:,} left out"
-    print(line, file=out)
+    print(line)
     for reason, count in result.reject_summary().items():
-        print(f"      {count:,} x {reason}", file=out)
+        print(f"      {count:,} x {reason}")
     for note, count in result.notes.items():
         if count:
-            print(f"      {count:,} x {note.replace('_', ' ')}", file=out)
+            print(f"      {count:,} x {_NOTE_TEXT.get(note, note)}")
 
 
 def _read_all(status: Sequence[Path], hours: Path, timezones: Path) -> tuple[pd.DataFrame, ...]:
@@ -36,8 +42,6 @@ def _read_all(status: Sequence[Path], hours: Path, timezones: Path) -> tuple[pd.
     tz_result = read_input(timezones, "timezones")
     for result in (*status_results, hours_result, tz_result):
         _print_read(result)
-    if tz_result.notes.get("invalid_timezones"):
-        print(f"  note: {tz_result.notes['invalid_timezones']} invalid timezone names -> America/Chicago")
     polls = pd.concat([r.valid for r in status_results], ignore_index=True)
     return polls, hours_result.valid, tz_result.valid
 
@@ -116,6 +120,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+#: In-process runs print only warnings: the CLI prints its own progress lines.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _ingest_folder(folder: Path) -> list[dict[str, object]]:
     """Materialize the ingest asset of each file in the folder, snapshots first, one run per file."""
     from dagster import DagsterInstance, materialize
@@ -143,7 +151,7 @@ def _ingest_folder(folder: Path) -> list[dict[str, object]]:
             selection=[asset_name],
             instance=instance,
             resources=resources(landing=str(folder)),
-            run_config={"ops": {asset_name: {"config": {"files": [file.path.name]}}}},
+            run_config={"ops": {asset_name: {"config": {"files": [file.path.name]}}}, **_QUIET},
             tags={"storeuptime/file": file.path.name, "storeuptime/source": "cli"},
             raise_on_error=False,
         )
@@ -153,11 +161,14 @@ def _ingest_folder(folder: Path) -> list[dict[str, object]]:
             print(f"[{n}/{len(files)}] {file.path.name}: FAILED ({failure})", file=sys.stderr)
             raise SystemExit(1)
         meta = {k: v.value for k, v in result.asset_materializations_for_node(asset_name)[0].metadata.items()}
-        print(
-            f"[{n}/{len(files)}] {file.path.name}: {meta.get('rows_read', 0):,} rows read, "
-            f"{meta.get('rows_loaded', 0):,} loaded, {meta.get('rows_rejected', 0):,} rejected, "
-            f"{meta.get('rows_changed', 0):,} changed ({elapsed:.1f} s, run {result.run_id[:8]})"
-        )
+        if meta.get("skipped_already_loaded"):
+            detail = "same content already loaded, skipped"
+        else:
+            detail = (
+                f"{meta.get('rows_read', 0):,} rows read, {meta.get('rows_loaded', 0):,} loaded, "
+                f"{meta.get('rows_rejected', 0):,} rejected, {meta.get('rows_changed', 0):,} changed"
+            )
+        print(f"[{n}/{len(files)}] {file.path.name}: {detail} ({elapsed:.1f} s, run {result.run_id[:8]})")
         outcomes.append({"file": file.path.name, **meta})
     return outcomes
 
@@ -202,7 +213,7 @@ def _on_demand(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
         [on_demand_report],
         instance=DagsterInstance.get(),
         resources=resources(),
-        run_config={"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}},
+        run_config={"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}, **_QUIET},
         tags={"storeuptime/source": "cli"},
         raise_on_error=False,
     )
