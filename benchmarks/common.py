@@ -17,9 +17,25 @@ from storeuptime_pipeline.generate import GeneratedDataset, generate_dataset
 CACHE = Path(os.environ.get("STOREUPTIME_BENCH_DIR", Path(__file__).resolve().parent / ".data"))
 
 
-def dataset(stores: int = 14_000, days: int = 8, seed: int = 42, end: str | None = None) -> GeneratedDataset:
+def store_ids_of(ds: GeneratedDataset) -> list[str]:
+    """Every store id of a data set, so another period can be generated for the same stores."""
+    frames = [
+        pd.read_csv(p, dtype=str, usecols=["store_id"])
+        for p in (ds.status_path, ds.hours_path, ds.timezones_path)
+    ]
+    return sorted(pd.concat(frames)["store_id"].unique())
+
+
+def dataset(
+    stores: int = 14_000,
+    days: int = 8,
+    seed: int = 42,
+    end: str | None = None,
+    store_ids: list[str] | None = None,
+) -> GeneratedDataset:
     """The benchmark data set, generated once per arguments and cached (generation is deterministic)."""
     suffix = f"_{end.replace(' ', 'T').replace(':', '')}" if end else ""
+    suffix += "_ids" if store_ids else ""
     folder = CACHE / f"s{stores}_d{days}_seed{seed}{suffix}"
     marker = folder / "dataset.json"
     if marker.exists():
@@ -34,7 +50,8 @@ def dataset(stores: int = 14_000, days: int = 8, seed: int = 42, end: str | None
             start=pd.Timestamp(info["start"]),
             end=pd.Timestamp(info["end"]),
         )
-    ds = generate_dataset(folder, stores=stores, days=days, seed=seed, **({"end": end} if end else {}))
+    extra = {"end": end} if end else {}
+    ds = generate_dataset(folder, stores=stores, days=days, seed=seed, store_ids=store_ids, **extra)
     info = {
         "status": str(ds.status_path),
         "hours": str(ds.hours_path),

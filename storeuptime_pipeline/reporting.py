@@ -18,9 +18,11 @@ from sqlalchemy import Engine
 from storeuptime_pipeline.db import bulk
 from storeuptime_pipeline.engine.report import (
     BUSINESS_COLUMNS,
+    CSV_HEADER,
     REPORT_COLUMNS,
     VALUE_COLUMNS,
     compute_reports,
+    csv_bodies,
     to_utc_timestamp,
 )
 
@@ -79,16 +81,14 @@ def csv_name(as_of: pd.Timestamp) -> str:
 
 
 def csv_texts(report: pd.DataFrame) -> dict[pd.Timestamp, str]:
-    """The engine's CSV for each as-of, formatted in one pass over the whole (sorted) frame."""
-    header = ",".join(REPORT_COLUMNS) + "\n"
+    """The engine's CSV for each as-of of a frame sorted by (as_of, store_id), in one pass."""
     if len(report) == 0:
         return {}
-    body = report[REPORT_COLUMNS].to_csv(index=False, header=False, float_format="%.2f", lineterminator="\n")
-    lines = body.splitlines(keepends=True)
     instants = pd.DatetimeIndex(report["as_of"])
     stamps = instants.asi8
-    bounds = np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])
-    return {instants[a]: header + "".join(lines[a:b]) for a, b in pairwise(bounds)}
+    bounds = list(pairwise(np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])))
+    bodies = csv_bodies(report, bounds)
+    return {instants[a]: CSV_HEADER + body for (a, _), body in zip(bounds, bodies, strict=True)}
 
 
 def write_csvs(reports_dir: Path, report: pd.DataFrame) -> dict[pd.Timestamp, Path]:

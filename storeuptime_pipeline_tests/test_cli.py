@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from storeuptime_pipeline.cli import main
+from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.engine.report import REPORT_COLUMNS
 from storeuptime_pipeline.generate import generate_dataset
-from storeuptime_pipeline_tests.conftest import temporary_database
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "N-NeelPatel__store-monitoring"
 BIN = Path(sys.executable).parent

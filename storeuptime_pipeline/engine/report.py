@@ -13,11 +13,14 @@ the final lookups.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from storeuptime_pipeline.engine.business_hours import BusinessCalendar, build_calendar
 from storeuptime_pipeline.engine.keyed import KeySpace, max_span_us
@@ -283,6 +286,40 @@ def latest_poll(polls: pd.DataFrame) -> pd.Timestamp | None:
     return Timeline.from_polls(polls).latest() if len(polls) else None
 
 
+CSV_HEADER = ",".join(REPORT_COLUMNS) + "\n"
+
+
+def _csv_table(report: pd.DataFrame) -> pa.Table:
+    """The report columns as Arrow, figures as 2-decimal decimals so they print as ``60.00``."""
+    columns = {"store_id": pa.array(report["store_id"].astype("str").to_numpy(dtype=object), pa.string())}
+    for column in VALUE_COLUMNS:
+        cents = pa.array(np.round(report[column].to_numpy(dtype=np.float64) * 100).astype(np.int64))
+        cents = cents.cast(pa.decimal128(19, 0))
+        columns[column] = pa.Array.from_buffers(pa.decimal128(19, 2), len(cents), cents.buffers())
+    return pa.table(columns)
+
+
+def csv_bodies(report: pd.DataFrame, bounds: Sequence[tuple[int, int]]) -> list[str]:
+    """CSV rows (no header) of each [start, end) row range, written by Arrow's C++ writer.
+
+    Formatting 2.3M rows of a week's backfill with pandas takes ~10 s; Arrow takes ~0.5 s. A store
+    id that would need quoting (never seen in real data) falls back to pandas' quoting writer.
+    """
+    table = _csv_table(report)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    bodies = []
+    for start, end in bounds:
+        sink = io.BytesIO()
+        try:
+            pacsv.write_csv(table.slice(start, end - start), sink, write_options=options)
+        except pa.ArrowInvalid:
+            part = report.iloc[start:end][REPORT_COLUMNS]
+            bodies.append(part.to_csv(index=False, header=False, float_format="%.2f", lineterminator="\n"))
+            continue
+        bodies.append(sink.getvalue().decode())
+    return bodies
+
+
 def format_csv(report: pd.DataFrame) -> str:
-    """The report file: the exact header, two decimals, rows in store_id order."""
-    return report[REPORT_COLUMNS].to_csv(index=False, float_format="%.2f", lineterminator="\n")
+    """The report file: the exact header, two decimals, rows in the frame's (store_id) order."""
+    return CSV_HEADER + csv_bodies(report, [(0, len(report))])[0]
