@@ -422,6 +422,11 @@ def test_report_rows_replace_per_as_of(db_conn: Connection) -> None:
 # ---------------------------------------------------------------------------------------------- reads
 
 
+def _by_store_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """read_polls_window promises no order (the engine sorts): compare in (store, time) order."""
+    return frame.sort_values(["store_id", "timestamp_utc"], ignore_index=True)
+
+
 def test_read_polls_window_returns_the_window_plus_the_last_earlier_poll(db_conn: Connection) -> None:
     start, end = T0, T0 + timedelta(hours=2)
     rows = [
@@ -437,7 +442,7 @@ def test_read_polls_window_returns_the_window_plus_the_last_earlier_poll(db_conn
     ]
     bulk.upsert_polls(db_conn, polls_frame(rows))
     db_conn.commit()
-    got = bulk.read_polls_window(db_conn, start, end)
+    got = _by_store_time(bulk.read_polls_window(db_conn, start, end))
     expected = polls_frame([rows[1], rows[2], rows[3], rows[6], rows[7]])
     pd.testing.assert_frame_equal(got, expected)
     assert got["timestamp_utc"].dtype == "datetime64[us, UTC]"
@@ -446,7 +451,9 @@ def test_read_polls_window_returns_the_window_plus_the_last_earlier_poll(db_conn
 
     empty = bulk.read_polls_window(db_conn, start - timedelta(days=400), start - timedelta(days=399))
     assert list(empty.columns) == list(bulk.POLL_COLUMNS) and empty.empty
-    naive = bulk.read_polls_window(db_conn, start.tz_localize(None).to_pydatetime(), end.to_pydatetime())
+    naive = _by_store_time(
+        bulk.read_polls_window(db_conn, start.tz_localize(None).to_pydatetime(), end.to_pydatetime())
+    )
     pd.testing.assert_frame_equal(naive, expected)  # naive datetimes are taken as UTC
 
 
@@ -500,7 +507,7 @@ def test_microsecond_timestamps_round_trip(db_conn: Connection) -> None:
     got = bulk.read_polls_window(
         db_conn, pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")
     )
-    assert got["timestamp_utc"].tolist() == sorted(pd.Timestamp(m) for m in moments)
+    assert sorted(got["timestamp_utc"].tolist()) == sorted(pd.Timestamp(m) for m in moments)
     assert [r[1] for r in status_rows(db_conn)] == sorted(moments)
 
 
