@@ -1,4 +1,4 @@
-"""Sensors: new CSV files in the landing folder start ingest runs; new polls refresh the latest report."""
+"""Sensors: new CSV files in the landing folder start ingest runs; each ingest refreshes the latest report."""
 
 import json
 import time
@@ -87,12 +87,9 @@ def latest_report_partition(latest: pd.Timestamp, now: pd.Timestamp) -> str | No
     request_job=uptime_report_job,
     minimum_interval_seconds=settings.sensor_interval_seconds(),
     default_status=DefaultSensorStatus.RUNNING,
-    description="After polls are ingested, brings the latest report partition up to date.",
+    description="After any ingest (polls, hours or timezones), brings the latest report partition up to date.",
 )
 def report_after_ingest_sensor(context: RunStatusSensorContext, database: DatabaseResource):
-    selection = context.dagster_run.asset_selection
-    if selection is not None and AssetKey("store_status") not in selection:
-        return SkipReason("no polls in that ingest run")
     latest = latest_poll(database.engine())
     if latest is None:
         return SkipReason("no polls in the database")
