@@ -29,7 +29,9 @@ def main() -> None:
         verdict = "ok" if seconds <= TARGETS[label] else "OVER TARGET"
         print(f"{label:>20}: {seconds:6.2f} s   (target <= {TARGETS[label]:.1f} s) {verdict}")
     peak = peak_rss_mb()
-    print(f"{'peak memory':>20}: {peak:6.0f} MB  (target <= 1024 MB) {'ok' if peak <= 1024 else 'OVER TARGET'}")
+    print(
+        f"{'peak memory':>20}: {peak:6.0f} MB  (target <= 1024 MB) {'ok' if peak <= 1024 else 'OVER TARGET'}"
+    )
     print(f"rows: one report {len(report):,}; 168 reports {len(many):,}")
 
 

@@ -17,7 +17,15 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from storeuptime_pipeline.engine.reading import RULES, Kind, Parsed, ReadResult, empty_rejects, read_input
+from storeuptime_pipeline.engine.reading import (
+    REQUIRED_COLUMNS,
+    RULES,
+    Kind,
+    Parsed,
+    ReadResult,
+    empty_rejects,
+    read_input,
+)
 
 
 def _rule(kind: Kind, column: str):
@@ -37,10 +45,6 @@ def _parse(kind: Kind, column: str, values: pd.Series) -> pd.Series:
     return parsed.mask(bad)
 
 
-def _reason(kind: Kind, column: str) -> str:
-    return _rule(kind, column).reason
-
-
 class _InputFile(pa.DataFrameModel):
     line: Series[int] = pa.Field(ge=1)
 
@@ -49,93 +53,46 @@ class _InputFile(pa.DataFrameModel):
         coerce = False
 
 
-class StatusFile(_InputFile):
-    """A status file: store_id, status, timestamp_utc."""
+def _column_parser(kind: Kind, column: str):
+    def read(cls, values: pd.Series) -> pd.Series:
+        return _parse(kind, column, values)
 
-    store_id: Series[Any] = pa.Field(nullable=True)
-    status: Series[Any] = pa.Field(nullable=True)
-    timestamp_utc: Series[Any] = pa.Field(nullable=True)
+    return pa.parser(column)(read)
 
-    @pa.parser("store_id")
-    def _read_store_id(cls, values: pd.Series) -> pd.Series:
-        return _parse("status", "store_id", values)
 
-    @pa.parser("timestamp_utc")
-    def _read_timestamp(cls, values: pd.Series) -> pd.Series:
-        return _parse("status", "timestamp_utc", values)
-
-    @pa.parser("status")
-    def _read_status(cls, values: pd.Series) -> pd.Series:
-        return _parse("status", "status", values)
-
-    @pa.check("store_id", name=_reason("status", "store_id"), ignore_na=False)
-    def _store_id(cls, values: pd.Series) -> pd.Series:
+def _column_check(column: str, reason: str):
+    def present(cls, values: pd.Series) -> pd.Series:
         return values.notna()
 
-    @pa.check("timestamp_utc", name=_reason("status", "timestamp_utc"), ignore_na=False)
-    def _timestamp(cls, values: pd.Series) -> pd.Series:
-        return values.notna()
-
-    @pa.check("status", name=_reason("status", "status"), ignore_na=False)
-    def _status(cls, values: pd.Series) -> pd.Series:
-        return values.notna()
+    return pa.check(column, name=reason, ignore_na=False)(present)
 
 
-class HoursFile(_InputFile):
-    """A business-hours file: store_id, day_of_week (or day), start_time_local, end_time_local."""
+def _model(kind: Kind, name: str, doc: str) -> type[_InputFile]:
+    """A DataFrameModel whose parsers and checks are the kind's rules, in reading order.
 
-    store_id: Series[Any] = pa.Field(nullable=True)
-    day_of_week: Series[Any] = pa.Field(nullable=True)
-    start_time_local: Series[Any] = pa.Field(nullable=True)
-    end_time_local: Series[Any] = pa.Field(nullable=True)
-
-    @pa.parser("store_id")
-    def _read_store_id(cls, values: pd.Series) -> pd.Series:
-        return _parse("hours", "store_id", values)
-
-    @pa.parser("day_of_week")
-    def _read_day(cls, values: pd.Series) -> pd.Series:
-        return _parse("hours", "day_of_week", values)
-
-    @pa.parser("start_time_local")
-    def _read_start(cls, values: pd.Series) -> pd.Series:
-        return _parse("hours", "start_time_local", values)
-
-    @pa.parser("end_time_local")
-    def _read_end(cls, values: pd.Series) -> pd.Series:
-        return _parse("hours", "end_time_local", values)
-
-    @pa.check("store_id", name=_reason("hours", "store_id"), ignore_na=False)
-    def _store_id(cls, values: pd.Series) -> pd.Series:
-        return values.notna()
-
-    @pa.check("day_of_week", name=_reason("hours", "day_of_week"), ignore_na=False)
-    def _day(cls, values: pd.Series) -> pd.Series:
-        return values.notna()
-
-    @pa.check("start_time_local", name=_reason("hours", "start_time_local"), ignore_na=False)
-    def _start(cls, values: pd.Series) -> pd.Series:
-        return values.notna()
-
-    @pa.check("end_time_local", name=_reason("hours", "end_time_local"), ignore_na=False)
-    def _end(cls, values: pd.Series) -> pd.Series:
-        return values.notna()
+    Built from ``RULES`` rather than written out, so a rule added to the engine is validated by
+    pandera without a second edit.
+    """
+    columns = REQUIRED_COLUMNS[kind]
+    namespace: dict[str, object] = {
+        "__module__": __name__,
+        "__doc__": doc,
+        "__annotations__": dict.fromkeys(columns, Series[Any]),
+        **{column: pa.Field(nullable=True) for column in columns},
+    }
+    for rule in RULES[kind]:
+        namespace[f"_read_{rule.column}"] = _column_parser(kind, rule.column)
+        namespace[f"_check_{rule.column}"] = _column_check(rule.column, rule.reason)
+    return type(name, (_InputFile,), namespace)
 
 
-class TimezonesFile(_InputFile):
-    """A timezones file: store_id, timezone_str; an unusable timezone is defaulted, not rejected."""
-
-    store_id: Series[Any] = pa.Field(nullable=True)
-    timezone_str: Series[Any] = pa.Field(nullable=True)
-
-    @pa.parser("store_id")
-    def _read_store_id(cls, values: pd.Series) -> pd.Series:
-        return _parse("timezones", "store_id", values)
-
-    @pa.check("store_id", name=_reason("timezones", "store_id"), ignore_na=False)
-    def _store_id(cls, values: pd.Series) -> pd.Series:
-        return values.notna()
-
+StatusFile = _model("status", "StatusFile", "A status file: store_id, status, timestamp_utc.")
+HoursFile = _model(
+    "hours", "HoursFile", "A business-hours file: store_id, day_of_week (or day), start and end local time."
+)
+TimezonesFile = _model(
+    "timezones", "TimezonesFile", "A timezones file: store_id, timezone_str (unusable names are defaulted)."
+)
 
 MODELS: dict[Kind, type[_InputFile]] = {"status": StatusFile, "hours": HoursFile, "timezones": TimezonesFile}
 

@@ -42,21 +42,16 @@ from storeuptime_pipeline.db.copyio import (
     utc_microseconds,
 )
 from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, StoreStatus
+from storeuptime_pipeline.engine.reading import KINDS, REJECT_COLUMNS
+from storeuptime_pipeline.engine.report import VALUE_COLUMNS
 
 POLL_COLUMNS: Final = ("store_id", "timestamp_utc", "is_active")
 HOURS_COLUMNS: Final = ("store_id", "day_of_week", "start_seconds", "end_seconds")
 TIMEZONE_COLUMNS: Final = ("store_id", "timezone_str", "timezone", "timezone_defaulted")
-REJECTED_COLUMNS: Final = ("line", "column", "reason", "raw")
-REPORT_VALUE_COLUMNS: Final = (
-    "uptime_last_hour",
-    "uptime_last_day",
-    "uptime_last_week",
-    "downtime_last_hour",
-    "downtime_last_day",
-    "downtime_last_week",
-)
+REJECTED_COLUMNS: Final = tuple(REJECT_COLUMNS)
+REPORT_VALUE_COLUMNS: Final = tuple(VALUE_COLUMNS)
 REPORT_COLUMNS: Final = ("as_of", "store_id", *REPORT_VALUE_COLUMNS)
-FILE_KINDS: Final = ("status", "hours", "timezones")
+FILE_KINDS: Final = KINDS
 
 # Building the store_status indexes after an initial load sorts in memory instead of spilling to disk.
 _INDEX_BUILD_MEM: Final = "256MB"
