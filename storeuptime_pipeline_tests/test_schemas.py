@@ -60,3 +60,24 @@ def test_report_csv_quotes_an_id_that_needs_it_and_prints_two_decimals() -> None
     assert lines[0] == ",".join(REPORT_COLUMNS)
     assert lines[1] == '"a,b",1.00,1.00,1.00,1.00,1.00,1.00'
     assert lines[2] == "007,2.50,2.50,2.50,2.50,2.50,2.50"
+
+
+def test_fast_and_lenient_timestamp_paths_read_the_same_instants() -> None:
+    from storeuptime_pipeline.engine.reading import parse_timestamps
+
+    spelled = [
+        "2023-01-22 12:09:39.388884 UTC",
+        "2023-01-22 12:09:39 UTC",
+        "2023-01-22 12:09:39.4726 UTC",
+        "2023-01-22 12:09:39.8 UTC",
+        "2023-01-22 00:00:00.000001 UTC",
+        "2024-02-29 23:59:59.999999 UTC",
+    ]
+    fast, fast_bad = parse_timestamps(pd.Series(spelled, dtype="str"))
+    slow, slow_bad = parse_timestamps(pd.Series([*spelled, "not a time", "2023-01-22"], dtype="str"))
+    assert not fast_bad.any()
+    assert slow_bad.tolist() == [False] * len(spelled) + [True, True]
+    pd.testing.assert_series_equal(fast, slow.iloc[: len(spelled)])
+    assert fast.iloc[2] == pd.Timestamp("2023-01-22 12:09:39.4726", tz="UTC")
+    _, date_only_bad = parse_timestamps(pd.Series(["2023-01-22"] * 3, dtype="str"))
+    assert date_only_bad.all()  # a date without a time of day is refused on the fast path too

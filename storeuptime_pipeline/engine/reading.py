@@ -135,6 +135,16 @@ def parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     raw = pc.fill_null(_arrow_text(values), "")
     text = pc.replace_substring(raw, " UTC", "")
+    try:
+        # Arrow's ISO parser reads a whole file of real-format timestamps in ~0.2 s (pandas: ~1 s),
+        # but gives up on the first value it cannot read; then the lenient path reads row by row.
+        fast = pc.cast(text, pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        fast = None
+    if fast is not None:
+        parsed = pd.Series(fast.to_numpy(zero_copy_only=False), index=values.index).dt.tz_localize("UTC")
+        too_short = pc.less(pc.utf8_length(text), _MIN_TIMESTAMP_CHARS).to_numpy(zero_copy_only=False)
+        return parsed, pd.Series(too_short, index=values.index)
     parsed = pd.to_datetime(_text_series(text, values.index), format="ISO8601", utc=True, errors="coerce")
     missed = parsed.isna().to_numpy()
     if missed.any():
@@ -361,10 +371,13 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     frame = table.to_pandas().rename(columns=mapping)[list(wanted)]
     lines = _physical_line_numbers(path, len(frame), [n for n, _ in bad_rows if n is not None])
     frame.insert(0, "line", lines)
-    blank = np.ones(len(frame), dtype=bool)
-    for col in wanted:
-        blank &= pc.equal(_arrow_text(frame[col]), "").to_numpy(zero_copy_only=False)
-    if blank.any():  # a blank line reads as a row of empty fields
+    # A blank line reads as a row of empty fields; look at the other columns only where the first is empty.
+    blank = pc.equal(_arrow_text(frame[wanted[0]]), "").to_numpy(zero_copy_only=False)
+    for col in wanted[1:]:
+        if not blank.any():
+            break
+        blank &= frame[col].eq("").to_numpy(dtype=bool, na_value=False)
+    if blank.any():
         frame = frame.loc[~blank].reset_index(drop=True)
     field_errors = [(n, t) for n, t in bad_rows if t]
     rejects = _rejects(
