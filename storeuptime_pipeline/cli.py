@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from storeuptime_pipeline.api.server import add_parser as add_api_parser
 from storeuptime_pipeline.engine.files import find_inputs
 from storeuptime_pipeline.engine.reading import InputFileError, ReadResult, read_input
 
@@ -405,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--api-port", type=int, default=8000)
     dev.set_defaults(func=cmd_dev)
+
+    add_api_parser(sub)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from storeuptime_pipeline.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.assets.report import REPORT_ASSETS
@@ -31,4 +31,7 @@ defs = Definitions(
     schedules=[hourly_report_schedule],
     sensors=[landing_folder_sensor, report_after_ingest_sensor],
     resources=resources(),
+    # Every job is one or a few short steps on one database: running them inside the run worker saves
+    # a second interpreter start (and definitions import) per step.
+    executor=in_process_executor,
 )

@@ -2,17 +2,20 @@
 
 Usage (module-scoped fixture; the deployment takes ~10-20 s to come up, so share it)::
 
-    from storeuptime_pipeline_tests.dagster_server import dagster_stack, temporary_database
+    from storeuptime_pipeline.db.scratch import temporary_database
+    from storeuptime_pipeline_tests.dagster_server import dagster_stack
 
     @pytest.fixture(scope="module")
-    def stack(database_url, tmp_path_factory):
-        with temporary_database(database_url) as url:
+    def stack(admin_url, tmp_path_factory):  # admin_url: conftest's session fixture
+        with temporary_database(admin_url, prefix="storeuptime_e2e_") as url:
             with dagster_stack(url, tmp_path_factory.mktemp("dagster")) as running:
                 yield running
 
     def test_something(stack):
         (stack.landing / "store_status.csv").write_text(...)   # the sensor picks it up
-        stack.wait_for(lambda: stack.instance().get_runs_count() > 0, "an ingest run")
+        with stack.instance() as instance:
+            stack.wait_for(lambda: instance.get_runs_count() > 0, "an ingest run", timeout=60)
+        # also: stack.url (STOREUPTIME_DAGSTER_URL), stack.graphql(query), stack.log_tail()
 
 What you get: ``dagster dev -m storeuptime_pipeline.definitions`` on a free 127.0.0.1 port, with a
 temporary DAGSTER_HOME holding the project's ``dagster.yaml`` (so run, event and schedule storage,
@@ -36,28 +39,27 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 from dagster import DagsterInstance
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from storeuptime_pipeline import settings
 from storeuptime_pipeline.db import migrate
-from storeuptime_pipeline.db.config import DATABASE_URL_ENV, dagster_storage_env, normalize_url
+from storeuptime_pipeline.db.config import (
+    DATABASE_URL_ENV,
+    MAX_CONCURRENT_RUNS_ENV,
+    dagster_storage_env,
+    normalize_url,
+)
 from storeuptime_pipeline.db.embedded import HOME_ENV
-from storeuptime_pipeline.db.session import dispose_engines
 from storeuptime_pipeline.instance import DAGSTER_HOME_ENV, instance_yaml
 
 DEFINITIONS_MODULE = "storeuptime_pipeline.definitions"
-_DEFAULT_SERVER_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 _DAEMONS_NEEDED = ("QUEUED_RUN_COORDINATOR", "SENSOR")
 _DAEMON_HEALTH = """
 { instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }
@@ -72,24 +74,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def temporary_database(server_url: str | None = None, prefix: str = "storeuptime_e2e") -> Iterator[str]:
-    """Create an empty database on the server of ``server_url`` (any database URL there) and drop it
-    afterwards, even if sessions are still connected (``WITH (FORCE)``, Postgres 13+)."""
-    base = make_url(normalize_url(server_url or _DEFAULT_SERVER_URL))
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass(frozen=True)
@@ -109,7 +93,10 @@ class DagsterStack:
         return f"{self.url}/graphql"
 
     def instance(self) -> DagsterInstance:
-        """A DagsterInstance on the deployment's storage (dagster.yaml's env vars set only meanwhile)."""
+        """A new DagsterInstance on the deployment's storage; use it in ``with`` so it is disposed.
+
+        dagster.yaml's variables are set in this process only while the instance is created.
+        """
         with _patched_environ({k: self.env[k] for k in self.env if k.startswith(("STOREUPTIME_", "PG"))}):
             return DagsterInstance.from_config(str(self.dagster_home))
 
@@ -129,7 +116,9 @@ class DagsterStack:
         except OSError:
             return "(no log)"
 
-    def wait_for(self, condition: Callable[[], Any], what: str, timeout: float = 60, every: float = 0.5) -> Any:
+    def wait_for(
+        self, condition: Callable[[], Any], what: str, timeout: float = 60, every: float = 0.5
+    ) -> Any:
         """Poll ``condition`` until it returns something truthy; fail with the log tail after ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -137,7 +126,9 @@ class DagsterStack:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout:.0f} s for {what}\n--- dagster log ---\n{self.log_tail()}")
+                raise TimeoutError(
+                    f"waited {timeout:.0f} s for {what}\n--- dagster log ---\n{self.log_tail()}"
+                )
             time.sleep(every)
 
 
@@ -179,7 +170,7 @@ def dagster_stack(
         settings.REPORTS_DIR_ENV: str(reports),
         settings.SENSOR_INTERVAL_ENV: str(sensor_interval_seconds),
         settings.FILE_SETTLE_ENV: str(file_settle_seconds),
-        "STOREUPTIME_MAX_CONCURRENT_RUNS": str(max_concurrent_runs),
+        MAX_CONCURRENT_RUNS_ENV: str(max_concurrent_runs),
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
@@ -228,26 +219,22 @@ def _wait_until_ready(stack: DagsterStack, process: subprocess.Popen, timeout: f
     stack.wait_for(ready, "dagster dev to serve the code location", timeout=timeout, every=0.5)
 
 
-def _stop_group(process: subprocess.Popen, grace_seconds: float = 20) -> None:
+def _stop_group(process: subprocess.Popen, grace_seconds: float = 5) -> None:
     """SIGTERM the whole process group (dagster dev shuts its children down), SIGKILL what is left."""
     try:
         pgid = os.getpgid(process.pid)
     except ProcessLookupError:
         return
     _signal_group(pgid, signal.SIGTERM)
-    try:
+    with suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace_seconds)
-    except subprocess.TimeoutExpired:
-        pass
     _signal_group(pgid, signal.SIGKILL)  # run workers or code servers that outlived the parent
     process.wait(timeout=10)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 @contextmanager

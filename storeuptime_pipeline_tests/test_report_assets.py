@@ -35,7 +35,9 @@ def loaded(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     ds = generate_dataset(landing, stores=150, days=9, seed=11)
     res = resources(database_url=database_url, landing=str(landing), reports=str(reports))
     with DagsterInstance.ephemeral() as instance:
-        assert materialize(ALL, selection=[a.key for a in INGEST_ASSETS], instance=instance, resources=res).success
+        assert materialize(
+            ALL, selection=[a.key for a in INGEST_ASSETS], instance=instance, resources=res
+        ).success
     polls = read_input(ds.status_path, "status").valid
     hours = read_input(ds.hours_path, "hours").valid
     tz = read_input(ds.timezones_path, "timezones").valid
@@ -54,7 +56,9 @@ def _expected(loaded: dict, as_ofs: list[pd.Timestamp]) -> pd.DataFrame:
 
 def _run(loaded: dict, **kwargs):
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(ALL, selection=["uptime_report"], instance=instance, resources=loaded["res"], **kwargs)
+        result = materialize(
+            ALL, selection=["uptime_report"], instance=instance, resources=loaded["res"], **kwargs
+        )
     assert result.success
     return result
 

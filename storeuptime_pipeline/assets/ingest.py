@@ -1,6 +1,7 @@
 """The ingest assets: each loads the files of one input kind from the landing folder into Postgres."""
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckResult,
@@ -15,9 +16,11 @@ from dagster import (
 )
 from pydantic import Field
 
+if TYPE_CHECKING:
+    from storeuptime_pipeline.loading import FileLoad
+
 from storeuptime_pipeline.assets.metadata import counts_table, markdown_table
 from storeuptime_pipeline.engine.reading import InputFileError, Kind
-from storeuptime_pipeline.loading import FileLoad, already_loaded, load_files
 from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource
 
 MAX_REJECTED_SHARE = 0.01
@@ -40,7 +43,7 @@ class IngestConfig(Config):
     force: bool = Field(default=False, description="Load status files again even if their content was loaded")
 
 
-def _metadata(loads: Sequence[FileLoad], skipped: Sequence[str]) -> dict[str, object]:
+def _metadata(loads: Sequence["FileLoad"], skipped: Sequence[str]) -> dict[str, object]:
     reasons: dict[str, int] = {}
     for load in loads:
         for reason, count in load.reject_reasons.items():
@@ -74,7 +77,7 @@ def _metadata(loads: Sequence[FileLoad], skipped: Sequence[str]) -> dict[str, ob
     return meta
 
 
-def _rejects_check(asset_name: str, loads: Sequence[FileLoad]) -> AssetCheckResult:
+def _rejects_check(asset_name: str, loads: Sequence["FileLoad"]) -> AssetCheckResult:
     worst = max(loads, key=lambda load: load.reject_share, default=None)
     share = worst.reject_share if worst else 0.0
     return AssetCheckResult(
@@ -98,6 +101,8 @@ def ingest(
     database: DatabaseResource,
 ) -> MaterializeResult:
     """Shared body of the three ingest assets: find the files, load them, describe the load."""
+    from storeuptime_pipeline.loading import already_loaded, load_files  # pandera: only in ingest runs
+
     asset_name = ASSET_OF_KIND[kind]
     try:
         paths = landing.files(kind, config.files)

@@ -14,7 +14,8 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = 10) -> MetadataValue:
     header = "| " + " | ".join(map(str, shown.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
     rows = [
-        "| " + " | ".join(("" if v is None else str(v)).replace("|", "\\|") for v in row) + " |" for row in shown.itertuples(index=False)
+        "| " + " | ".join(("" if v is None else str(v)).replace("|", "\\|") for v in row) + " |"
+        for row in shown.itertuples(index=False)
     ]
     return MetadataValue.md("\n".join([header, rule, *rows]))
 

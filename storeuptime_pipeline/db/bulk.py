@@ -52,6 +52,7 @@ REJECTED_COLUMNS: Final = tuple(REJECT_COLUMNS)
 REPORT_VALUE_COLUMNS: Final = tuple(VALUE_COLUMNS)
 REPORT_COLUMNS: Final = ("as_of", "store_id", *REPORT_VALUE_COLUMNS)
 FILE_KINDS: Final = KINDS
+_REPORT_WRITE_LOCK: Final = 6_004_353_133_404_372_992  # any constant other than migrate's lock key
 
 # Building the store_status indexes after an initial load sorts in memory instead of spilling to disk.
 _INDEX_BUILD_MEM: Final = "256MB"
@@ -395,6 +396,9 @@ def replace_report_rows(
     allowed_us = np.array([t.value // 1000 for t in wanted], dtype=np.int64)
     if not np.isin(frame_us, allowed_us).all():
         raise ValueError("frame contains as_of values that are not in as_ofs")
+    # Two runs writing the same as-of (two triggers of "now", a re-run during a backfill) would both
+    # delete nothing and then collide on the primary key: serialize report writes per transaction.
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REPORT_WRITE_LOCK})
     if wanted:
         conn.execute(
             text("DELETE FROM uptime_report WHERE as_of = ANY(:as_ofs)").bindparams(

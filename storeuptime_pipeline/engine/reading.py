@@ -278,15 +278,23 @@ def canonical_columns(header: list[str], path: str | Path, kind: Kind) -> dict[s
     return mapping
 
 
+def _count_lines(path: Path) -> int:
+    """Physical lines, counted in blocks so a 100 MB file is never held in memory twice."""
+    newlines, last = 0, b"\n"
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(8 << 20), b""):
+            newlines += block.count(b"\n")
+            last = block[-1:]
+    return newlines + (0 if last == b"\n" else 1)
+
+
 def _physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> np.ndarray:
     """Line number of each table row: every line after the header except the skipped ones.
 
     A quoted field spanning lines breaks that simple mapping; such rare files take the exact,
     slower path through the csv module.
     """
-    with path.open("rb") as fh:
-        data = fh.read()
-    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    n_lines = _count_lines(path)
     keep = np.ones(max(n_lines - 1, 0), dtype=bool)
     skipped_idx = np.asarray(skipped, dtype=np.int64) - 2
     keep[skipped_idx[(skipped_idx >= 0) & (skipped_idx < len(keep))]] = False

@@ -1,0 +1,69 @@
+"""Response shapes of the report API, as published in its OpenAPI document.
+
+They exist for the document as much as for the code: schemathesis (and any client generator) checks
+every response against these schemas, so each status the API can answer has its own model here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+#: A report id is a uuid4 in hex (32 lowercase hex digits); upper case is accepted and lowered.
+REPORT_ID_PATTERN = r"^[0-9a-fA-F]{32}$"
+REPORT_ID_EXAMPLE = "3f6c1e0a9b8d4c2e8f7a6b5c4d3e2f10"
+
+#: Response header naming the report's status on every 200 of ``GET /get_report``.
+STATUS_HEADER = "X-Report-Status"
+
+
+class TriggerResponse(BaseModel):
+    """The id to poll ``GET /get_report/{report_id}`` with."""
+
+    report_id: str = Field(pattern=REPORT_ID_PATTERN, examples=[REPORT_ID_EXAMPLE])
+
+
+class RunningReport(BaseModel):
+    """The run is queued, starting or running."""
+
+    status: Literal["Running"] = "Running"
+
+
+class FailedReport(BaseModel):
+    """The run failed or was canceled; ``error`` is a sentence meant for the caller."""
+
+    status: Literal["Failed"] = "Failed"
+    error: str = Field(examples=["no polls in the database yet: ingest a status file first"])
+
+
+class CompleteReport(BaseModel):
+    """The finished report as JSON (``?format=json``): the CSV text plus its as-of instant."""
+
+    status: Literal["Complete"] = "Complete"
+    as_of: datetime
+    csv: str = Field(description="The report CSV, exactly as the CSV download")
+
+
+ReportStatus = Annotated[RunningReport | FailedReport | CompleteReport, Field(discriminator="status")]
+
+
+class ErrorDetail(BaseModel):
+    """A plain error (unknown report id)."""
+
+    detail: str
+
+
+class ComponentHealth(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Health(BaseModel):
+    """``ok`` when the database and the Dagster instance answer; the webserver is informational."""
+
+    status: Literal["ok", "unavailable"]
+    database: ComponentHealth
+    dagster_instance: ComponentHealth
+    dagster_webserver: ComponentHealth
