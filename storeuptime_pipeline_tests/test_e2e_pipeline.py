@@ -1,5 +1,6 @@
 """End to end: a real ``dagster dev`` (webserver + daemon), CSV files dropped into the landing folder,
-the sensor's ingest runs, then the report partition brought up to date by the after-ingest sensor."""
+the sensor's ingest runs, the report partition brought up to date by the after-ingest sensor, and a
+backfill launched as ``storeuptime backfill`` does it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from dagster import DagsterRunStatus, RunsFilter
 from sqlalchemy import text
 
+from storeuptime_pipeline.backfill import launch_report_backfill
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.engine.reading import read_input
@@ -88,3 +90,25 @@ def test_dropped_files_are_ingested_and_the_latest_partition_is_reported(
         assert list(got.columns) == REPORT_COLUMNS
         pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_dtype=False)
         assert report_rows() == len(expected)
+
+        # A backfill launched the way the README says (an asset backfill through the webserver)
+        # honours the single-run policy: three hourly partitions, one run.
+        backfill_id = launch_report_backfill(stack.url, "2023-01-24-00:00", "2023-01-24-02:00")
+
+        def backfill_runs():
+            runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
+            return runs if runs and all(r.status == DagsterRunStatus.SUCCESS for r in runs) else None
+
+        runs = stack.wait_for(backfill_runs, "the backfill's run", timeout=120)
+        assert len(runs) == 1
+        assert runs[0].tags["dagster/asset_partition_range_start"] == "2023-01-24-00:00"
+        assert runs[0].tags["dagster/asset_partition_range_end"] == "2023-01-24-02:00"
+        with engine.connect() as conn:
+            hours = conn.execute(
+                text("SELECT count(DISTINCT as_of) FROM uptime_report WHERE as_of BETWEEN :a AND :b"),
+                {
+                    "a": pd.Timestamp("2023-01-24 01:00", tz="UTC"),
+                    "b": pd.Timestamp("2023-01-24 03:00", tz="UTC"),
+                },
+            ).scalar_one()
+        assert hours == 3
