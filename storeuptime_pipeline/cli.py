@@ -310,6 +310,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
         [str(bin_dir / "storeuptime"), "api", "--host", "127.0.0.1", "--port", str(args.api_port)],
     ]
     procs = [subprocess.Popen(c, start_new_session=True) for c in commands]
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a SIGTERM (service manager, kill) cleans up like Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
     print(f"Dagster UI: http://127.0.0.1:{args.port}   API: http://127.0.0.1:{args.api_port}/docs")
     print(f"Drop CSV files into {settings.data_dir()}; Ctrl-C stops everything.")
     try:
