@@ -121,69 +121,28 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-#: In-process runs print only warnings: the CLI prints its own progress lines.
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+def _ingest_folder(folder: Path) -> int:
+    """Ingest every file of the folder through Dagster, one progress line per file; returns the count."""
+    from storeuptime_pipeline.local_runs import RunFailed, ingest_folder, landed_files
 
-
-def _ingest_folder(folder: Path) -> list[dict[str, object]]:
-    """Materialize the ingest asset of each file in the folder, snapshots first, one run per file."""
-    from dagster import DagsterInstance, materialize
-
-    from storeuptime_pipeline.assets.ingest import ASSET_OF_KIND, INGEST_ASSETS
-    from storeuptime_pipeline.checks import INGEST_CHECKS
-    from storeuptime_pipeline.definitions import resources
-    from storeuptime_pipeline.resources import LandingFolderResource
-
-    landing = LandingFolderResource(path=str(folder))
-    files = sorted(
-        landing.scan(), key=lambda f: (("timezones", "hours", "status").index(f.kind), f.path.name)
-    )
-    if not files:
-        raise InputFileError(
-            folder, "no input files (store_status*.csv, menu_hours*.csv, timezones*.csv, ...)"
-        )
-    instance = DagsterInstance.get()
-    outcomes = []
-    for n, file in enumerate(files, start=1):
-        asset_name = ASSET_OF_KIND[file.kind]
-        started = time.perf_counter()
-        result = materialize(
-            [*INGEST_ASSETS, *INGEST_CHECKS],
-            selection=[asset_name],
-            instance=instance,
-            resources=resources(landing=str(folder)),
-            run_config={"ops": {asset_name: {"config": {"files": [file.path.name]}}}, **_QUIET},
-            tags={"storeuptime/file": file.path.name, "storeuptime/source": "cli"},
-            raise_on_error=False,
-        )
-        elapsed = time.perf_counter() - started
-        if not result.success:
-            failure = _failure_message(result)
-            print(f"[{n}/{len(files)}] {file.path.name}: FAILED ({failure})", file=sys.stderr)
-            raise SystemExit(1)
-        meta = {k: v.value for k, v in result.asset_materializations_for_node(asset_name)[0].metadata.items()}
-        if meta.get("skipped_already_loaded"):
-            detail = "same content already loaded, skipped"
-        else:
-            detail = (
-                f"{meta.get('rows_read', 0):,} rows read, {meta.get('rows_loaded', 0):,} loaded, "
-                f"{meta.get('rows_rejected', 0):,} rejected, {meta.get('rows_changed', 0):,} changed"
-            )
-        print(f"[{n}/{len(files)}] {file.path.name}: {detail} ({elapsed:.1f} s, run {result.run_id[:8]})")
-        outcomes.append({"file": file.path.name, **meta})
-    return outcomes
-
-
-def _failure_message(result) -> str:
-    for event in result.all_events:
-        if event.is_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            user = event.step_failure_data.user_failure_data
-            if user is not None and user.description:
-                return user.description
-            if error is not None:
-                return error.message.strip().splitlines()[-1]
-    return "see the run in the Dagster UI"
+    total = len(landed_files(folder))
+    done = 0
+    try:
+        for done, step in enumerate(ingest_folder(folder), start=1):
+            meta = step.metadata
+            if meta.get("skipped_already_loaded"):
+                detail = "same content already loaded, skipped"
+            else:
+                detail = (
+                    f"{meta.get('rows_read', 0):,} rows read, {meta.get('rows_loaded', 0):,} loaded, "
+                    f"{meta.get('rows_rejected', 0):,} rejected, {meta.get('rows_changed', 0):,} changed"
+                )
+            name = step.file.path.name
+            print(f"[{done}/{total}] {name}: {detail} ({step.seconds:.1f} s, run {step.run_id[:8]})")
+    except RunFailed as exc:
+        print(f"[{done + 1}/{total}] FAILED: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return done
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -191,8 +150,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     prepare_environment()
     folder = Path(args.data) if args.data else _settings().data_dir()
-    outcomes = _ingest_folder(folder)
-    print(f"Ingested {len(outcomes)} file(s) from {folder}")
+    count = _ingest_folder(folder)
+    print(f"Ingested {count} file(s) from {folder}")
     return 0
 
 
@@ -203,29 +162,13 @@ def _settings():
 
 
 def _on_demand(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
-    """Materialize the on-demand report through Dagster; returns its as-of, CSV path and run id."""
-    from dagster import DagsterInstance, materialize
+    from storeuptime_pipeline.local_runs import RunFailed, report_now
 
-    from storeuptime_pipeline.assets.report import on_demand_report
-    from storeuptime_pipeline.definitions import resources
-    from storeuptime_pipeline.run_records import get_report
-
-    result = materialize(
-        [on_demand_report],
-        instance=DagsterInstance.get(),
-        resources=resources(),
-        run_config={"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}, **_QUIET},
-        tags={"storeuptime/source": "cli"},
-        raise_on_error=False,
-    )
-    if not result.success:
-        print(f"report failed: {_failure_message(result)}", file=sys.stderr)
-        raise SystemExit(1)
-    from storeuptime_pipeline.resources import DatabaseResource
-
-    record = get_report(DatabaseResource().engine(), result.run_id)
-    assert record is not None and record.as_of is not None and record.csv_path
-    return record.as_of, Path(record.csv_path), result.run_id
+    try:
+        return report_now(as_of)
+    except RunFailed as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _print_summary(csv_path: Path) -> None:

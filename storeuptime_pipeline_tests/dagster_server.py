@@ -95,9 +95,12 @@ class DagsterStack:
     def instance(self) -> DagsterInstance:
         """A new DagsterInstance on the deployment's storage; use it in ``with`` so it is disposed.
 
-        dagster.yaml's variables are set in this process only while the instance is created.
+        dagster.yaml's variables are set in this process only while the instance is created, except
+        the libpq ones (``PGHOST`` for a Unix-socket server): the storage connects lazily, later, and
+        libpq reads them then. Every URL the project builds names its host, so they affect nothing else.
         """
-        with _patched_environ({k: self.env[k] for k in self.env if k.startswith(("STOREUPTIME_", "PG"))}):
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("PG")})
+        with _patched_environ({k: self.env[k] for k in self.env if k.startswith("STOREUPTIME_")}):
             return DagsterInstance.from_config(str(self.dagster_home))
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
