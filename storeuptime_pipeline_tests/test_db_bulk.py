@@ -477,7 +477,7 @@ def test_last_earlier_poll_uses_one_pk_probe_per_store(db_conn: Connection) -> N
     raw = db_conn.connection.dbapi_connection
     with raw.cursor() as cur:
         params = {"start": T0.to_pydatetime(), "end": (T0 + timedelta(hours=1)).to_pydatetime()}
-        cur.execute("EXPLAIN " + bulk.POLLS_WINDOW_SQL, params)
+        cur.execute("EXPLAIN " + bulk.LAST_EARLIER_POLL_SQL, params)
         plan = "\n".join(r[0] for r in cur.fetchall())
     lateral = plan[plan.index("Nested Loop") :]
     assert "Limit" in lateral
