@@ -21,7 +21,6 @@ Frame shapes (shared with ``engine/reading.py``):
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,8 +28,6 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from sqlalchemy import Table, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
@@ -42,7 +39,6 @@ from storeuptime_pipeline.db.copyio import (
     binary_payload,
     copy_in,
     copy_out_frame,
-    dbapi,
     utc_microseconds,
 )
 from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, StoreStatus
@@ -72,8 +68,7 @@ _PREFILTERED_STAGE: Final = """(
 )"""
 _STORE_ID: Final = 'text COLLATE "C"'  # as in the models: staging must match for joins and EXCEPT
 # psycopg2 parameter style: COPY takes no bind parameters, so values are mogrified in (copyio).
-# Timestamps travel as UTC wall-clock text: formatting them costs Postgres less than epoch arithmetic
-# on numerics, and Arrow parses them natively (see _copy_out_polls).
+_POLL_TYPES: Final = {"store_id": "str", "timestamp_utc": "utc_text", "is_active": "tf"}
 POLLS_WINDOW_SQL: Final = """
     SELECT store_id, timestamp_utc AT TIME ZONE 'UTC', is_active
     FROM store_status
@@ -443,32 +438,11 @@ def read_polls_window(
     # the window's pages in physical order. The per-store probes below still use the PK index.
     conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
     try:
-        window = _copy_out_polls(conn, POLLS_WINDOW_SQL, params)
+        window = copy_out_frame(conn, POLLS_WINDOW_SQL, params, _POLL_TYPES)
     finally:
         conn.exec_driver_sql("RESET enable_indexscan")
-    earlier = _copy_out_polls(conn, LAST_EARLIER_POLL_SQL, params)
+    earlier = copy_out_frame(conn, LAST_EARLIER_POLL_SQL, params, _POLL_TYPES)
     return pd.concat([window, earlier], ignore_index=True)
-
-
-def _copy_out_polls(conn: Connection, query: str, params: dict) -> pd.DataFrame:
-    """Polls through ``COPY ... TO STDOUT`` (CSV), parsed by Arrow's multithreaded reader."""
-    with dbapi(conn).cursor() as cur:
-        buffer = io.BytesIO()
-        cur.copy_expert(f"COPY ({cur.mogrify(query, params).decode()}) TO STDOUT WITH (FORMAT csv)", buffer)
-    names = list(POLL_COLUMNS)
-    types = {"store_id": pa.string(), "timestamp_utc": pa.timestamp("us"), "is_active": pa.bool_()}
-    if buffer.tell() == 0:
-        table = pa.table({name: pa.array([], type=types[name]) for name in names})
-    else:
-        buffer.seek(0)
-        table = pacsv.read_csv(
-            buffer,
-            read_options=pacsv.ReadOptions(column_names=names),
-            convert_options=pacsv.ConvertOptions(column_types=types, true_values=["t"], false_values=["f"]),
-        )
-    frame = table.to_pandas()
-    frame["timestamp_utc"] = frame["timestamp_utc"].astype("datetime64[us]").dt.tz_localize("UTC")
-    return frame
 
 
 def read_business_hours(conn: Connection) -> pd.DataFrame:

@@ -204,7 +204,9 @@ def copy_out_frame(
 
     COPY cannot take bind parameters, so they are interpolated client-side by psycopg2's ``mogrify``
     (proper literal quoting). ``dtypes`` values: ``str``, ``int64``, ``float64``, ``bool`` (sent as
-    0/1), ``us_utc`` (sent as epoch microseconds). SQL NULL is ``\\N``; an empty string stays empty.
+    0/1), ``us_utc`` (sent as epoch microseconds), ``utc_text`` (sent as ``ts AT TIME ZONE 'UTC'``:
+    cheaper for Postgres than epoch arithmetic on numerics, and parsed natively by Arrow) and ``tf``
+    (a boolean sent as is: ``t``/``f``). SQL NULL is ``\\N``; an empty string stays empty.
     """
     names = list(dtypes)
     with dbapi(conn).cursor() as cur:
@@ -218,6 +220,8 @@ def copy_out_frame(
             "float64": pa.float64(),
             "bool": pa.int8(),
             "us_utc": pa.int64(),
+            "utc_text": pa.timestamp("us"),
+            "tf": pa.bool_(),
         }[kind]
         for name, kind in dtypes.items()
     }
@@ -234,6 +238,8 @@ def copy_out_frame(
                 null_values=[NULL_MARK],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
+                true_values=["t"],
+                false_values=["f"],
             ),
         )
     frame = table.to_pandas()
@@ -242,4 +248,6 @@ def copy_out_frame(
             frame[name] = frame[name].astype(bool)
         elif kind == "us_utc":
             frame[name] = from_utc_microseconds(frame[name].to_numpy())
+        elif kind == "utc_text":
+            frame[name] = frame[name].astype("datetime64[us]").dt.tz_localize("UTC")
     return frame
