@@ -181,8 +181,14 @@ def test_fifty_concurrent_triggers_all_complete_correct_and_unmixed(live: Live) 
     for report_id, as_of in zip(report_ids, wanted, strict=True):
         assert answers[report_id].text == expected[as_of], f"report {report_id} (as_of {as_of!r}) differs"
 
-    with live.stack.instance() as instance:
-        runs = instance.get_runs(RunsFilter(job_name="on_demand_report_job"))
+    # A report is recorded complete once its rows are stored; the run itself ends a moment later
+    # (check results, run end event), so wait for every run to finish before looking at its status.
+    def finished_runs():
+        with live.stack.instance() as instance:
+            found = instance.get_runs(RunsFilter(job_name="on_demand_report_job"))
+        return found if all(r.is_finished for r in found) else None
+
+    runs = live.stack.wait_for(finished_runs, "every on-demand run to finish", timeout=120)
     by_report = {r.tags.get(REPORT_ID_TAG): r for r in runs}
     for report_id, as_of in zip(report_ids, wanted, strict=True):
         run = by_report[report_id]
