@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from storeuptime_pipeline.api.server import add_parser as add_api_parser
-from storeuptime_pipeline.engine.files import find_inputs
 from storeuptime_pipeline.engine.reading import InputFileError, ReadResult, read_input
+from storeuptime_pipeline.landing import SkippedEntry, find_inputs, scan_folder
 
 _NOTE_TEXT = {
     "invalid_timezones": "invalid timezone name (America/Chicago used)",
@@ -37,6 +37,12 @@ def _print_read(result: ReadResult) -> None:
             print(f"      {count:,} x {_NOTE_TEXT.get(note, note)}")
 
 
+def _print_skipped(skipped: Sequence[SkippedEntry]) -> None:
+    """One line per entry of the folder that is not read, with the reason."""
+    for entry in skipped:
+        print(f"  {entry}")
+
+
 def _read_all(status: Sequence[Path], hours: Path, timezones: Path) -> tuple[pd.DataFrame, ...]:
     status_results = [read_input(p, "status") for p in status]
     hours_result = read_input(hours, "hours")
@@ -53,6 +59,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.data:
         inputs = find_inputs(args.data)
+        _print_skipped(inputs.skipped)
         status, hours, timezones = inputs.status, inputs.hours, inputs.timezones
     else:
         missing = [
@@ -125,6 +132,7 @@ def _ingest_folder(folder: Path) -> int:
     """Ingest every file of the folder through Dagster, one progress line per file; returns the count."""
     from storeuptime_pipeline.local_runs import RunFailed, ingest_folder, landed_files
 
+    _print_skipped(scan_folder(folder).skipped)
     total = len(landed_files(folder))
     done = 0
     try:
@@ -208,7 +216,6 @@ def _redacted(url: str) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``make run``: database, demo data if the landing folder is empty, the whole pipeline, a summary."""
-    from storeuptime_pipeline.engine.files import classify
     from storeuptime_pipeline.generate import generate_dataset
     from storeuptime_pipeline.instance import prepare_environment
 
@@ -216,7 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     url = prepare_environment()
     folder = settings.data_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    if not any(classify(p.name) for p in folder.iterdir()):
+    if not scan_folder(folder).files:
         ds = generate_dataset(folder, stores=args.stores, days=8, seed=7)
         print(
             f"Landing folder was empty: generated a demo data set ({ds.stores:,} stores, {ds.polls:,} polls)"

@@ -7,8 +7,6 @@ throw-away database by constructing the resource with a value.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -19,8 +17,8 @@ from storeuptime_pipeline import settings
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import database_url, normalize_url
 from storeuptime_pipeline.db.session import get_engine
-from storeuptime_pipeline.engine.files import classify
 from storeuptime_pipeline.engine.reading import Kind
+from storeuptime_pipeline.landing import FolderScan, LandedFile, scan_folder
 
 _migrated: set[str] = set()
 
@@ -41,20 +39,6 @@ class DatabaseResource(ConfigurableResource):
         return get_engine(url)
 
 
-@dataclass(frozen=True)
-class LandedFile:
-    """A regular file in the landing folder that names one of the inputs."""
-
-    path: Path
-    kind: Kind
-    size: int
-    mtime_ns: int
-
-    @property
-    def run_key(self) -> str:
-        return f"{self.path.name}:{self.size}:{self.mtime_ns}"
-
-
 class LandingFolderResource(ConfigurableResource):
     """The folder where new CSV files are dropped."""
 
@@ -63,31 +47,26 @@ class LandingFolderResource(ConfigurableResource):
     def folder(self) -> Path:
         return Path(self.path).expanduser().resolve() if self.path else settings.data_dir().resolve()
 
-    def scan(self) -> list[LandedFile]:
-        """Input files directly inside the folder; links leading outside it and non-files are ignored."""
+    def survey(self) -> FolderScan:
+        """The input files and the skipped entries with their reasons; a missing folder holds nothing."""
         folder = self.folder()
         if not folder.is_dir():
-            return []
-        found = []
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                kind = classify(entry.name)
-                if kind is None:
-                    continue
-                target = Path(entry.path).resolve()
-                if target.parent != folder or not target.is_file():
-                    continue
-                stat = target.stat()
-                found.append(LandedFile(Path(entry.path), kind, stat.st_size, stat.st_mtime_ns))
-        return sorted(found, key=lambda f: (f.mtime_ns, f.path.name))
+            return FolderScan(folder, (), ())
+        return scan_folder(folder)
+
+    def scan(self) -> list[LandedFile]:
+        """The input files directly inside the folder, oldest first (see ``landing.scan_folder``)."""
+        return list(self.survey().files)
 
     def files(self, kind: Kind, names: list[str] | None = None) -> list[Path]:
         """Files of one kind: the named ones (which must be in the folder) or all of them."""
-        landed = [f for f in self.scan() if f.kind == kind]
+        survey = self.survey()
+        landed = [f for f in survey.files if f.kind == kind]
         if not names:
             return [f.path for f in landed]
         by_name = {f.path.name: f.path for f in landed}
-        missing = [n for n in names if n not in by_name]
+        skipped = {s.name: s for s in survey.skipped}
+        missing = [str(skipped[n]) if n in skipped else n for n in names if n not in by_name]
         if missing:
             raise FileNotFoundError(f"not a {kind} file in the landing folder: {', '.join(missing)}")
         return [by_name[n] for n in names]

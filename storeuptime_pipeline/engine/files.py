@@ -1,16 +1,15 @@
 """Which input a file is, by the names the real data sets use.
 
-The sensor, the ingest command and ``storeuptime report --data`` all classify files here, so a
-file dropped in the landing folder is recognised the same way everywhere.
+The sensor, the ingest command and ``storeuptime report --data`` all classify files here (through
+``storeuptime_pipeline.landing.scan_folder``), so a file dropped in the landing folder is
+recognised the same way everywhere. Only name rules live here; looking at the folder does not.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
-from pathlib import Path
 
-from storeuptime_pipeline.engine.reading import KINDS, InputFileError, Kind
+from storeuptime_pipeline.engine.reading import KINDS, Kind
 
 #: Lower-cased glob patterns per kind; the real files' names and their common renamings.
 NAME_PATTERNS: dict[Kind, tuple[str, ...]] = {
@@ -19,14 +18,16 @@ NAME_PATTERNS: dict[Kind, tuple[str, ...]] = {
     "timezones": ("timezones*.csv", "bq-results*.csv", "store_timezones*.csv"),
 }
 
-#: Names of files still being written by whoever drops them.
+#: Suffixes of a file still being written under a temporary name (``store_status.csv.part``). No
+#: name pattern matches them (every pattern ends in ``.csv``); the landing scan uses them to say
+#: that such a file is waiting for its rename rather than that it is no input.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp")
 
 
 def classify(name: str) -> Kind | None:
     """The kind of input a file name stands for, or None for anything else."""
     lowered = name.lower()
-    if lowered.startswith(".") or lowered.endswith(PARTIAL_SUFFIXES):
+    if lowered.startswith("."):
         return None
     for kind in KINDS:
         if any(fnmatch.fnmatchcase(lowered, pattern) for pattern in NAME_PATTERNS[kind]):
@@ -34,31 +35,11 @@ def classify(name: str) -> Kind | None:
     return None
 
 
-@dataclass(frozen=True)
-class InputFiles:
-    """The files of one data set: every status file (polls append) and one snapshot of each other."""
+def __getattr__(name: str) -> object:
+    """``find_inputs`` and ``InputFiles`` moved to ``storeuptime_pipeline.landing`` (file-system I/O
+    stays out of the engine); importing them from here still works."""
+    if name in ("find_inputs", "InputFiles"):
+        from storeuptime_pipeline import landing
 
-    status: tuple[Path, ...]
-    hours: Path
-    timezones: Path
-
-
-def find_inputs(directory: str | Path) -> InputFiles:
-    """Find the three inputs in a folder; a missing or ambiguous snapshot is a clear error."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputFileError(directory, "not a folder")
-    found: dict[Kind, list[Path]] = {kind: [] for kind in KINDS}
-    for path in sorted(directory.iterdir()):
-        kind = classify(path.name)
-        if kind is not None and path.is_file():
-            found[kind].append(path)
-    for kind in KINDS:
-        if not found[kind]:
-            patterns = " or ".join(NAME_PATTERNS[kind])
-            raise InputFileError(directory, f"no {kind} file found (looked for {patterns})")
-    for kind in ("hours", "timezones"):
-        if len(found[kind]) > 1:
-            names = ", ".join(p.name for p in found[kind])
-            raise InputFileError(directory, f"more than one {kind} file ({names}); keep one snapshot")
-    return InputFiles(status=tuple(found["status"]), hours=found["hours"][0], timezones=found["timezones"][0])
+        return getattr(landing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
