@@ -13,7 +13,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
 
 from storeuptime_pipeline.definitions import defs
-from storeuptime_pipeline.resources import LandingFolderResource
+from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource
 from storeuptime_pipeline.sensors import landing_folder_sensor, latest_report_partition
 
 STATUS_CSV = "store_id,status,timestamp_utc\n1,active,2023-01-25 10:00:00 UTC\n"
@@ -27,12 +27,25 @@ def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _tick(folder: Path, cursor: str | None):
+@pytest.fixture
+def database(clean_db, database_url: str) -> DatabaseResource:
+    return DatabaseResource(url=database_url)
+
+
+def _tick(folder: Path, cursor: str | None, database: DatabaseResource):
     context = build_sensor_context(
-        cursor=cursor, resources={"landing": LandingFolderResource(path=str(folder))}
+        cursor=cursor,
+        resources={"landing": LandingFolderResource(path=str(folder)), "database": database},
     )
     result = landing_folder_sensor(context)
     return result.run_requests or [], result.cursor
+
+
+def _settled(folder: Path, database: DatabaseResource):
+    """Two ticks from a fresh cursor: a file is requested once it is unchanged at the second look."""
+    first, cursor = _tick(folder, None, database)
+    assert first == []
+    return _tick(folder, cursor, database)
 
 
 def test_definitions_load_with_schedule_sensors_jobs_and_checks() -> None:
@@ -66,13 +79,15 @@ def test_schedule_tick_at_10_requests_partition_09() -> None:
     assert [r.partition_key for r in result.run_requests] == ["2023-01-20-09:00"]
 
 
-def test_sensor_one_run_per_new_file_none_for_unchanged_one_for_changed(landing: Path) -> None:
+def test_sensor_one_run_per_new_file_none_for_unchanged_one_for_changed(
+    landing: Path, database: DatabaseResource
+) -> None:
     (landing / "store_status_a.csv").write_text(STATUS_CSV)
     (landing / "menu_hours.csv").write_text(
         "store_id,day,start_time_local,end_time_local\n1,0,09:00:00,17:00:00\n"
     )
     (landing / "notes.txt").write_text("not an input")
-    requests, cursor = _tick(landing, None)
+    requests, cursor = _settled(landing, database)
     assert sorted(r.tags["storeuptime/file"] for r in requests) == ["menu_hours.csv", "store_status_a.csv"]
     by_file = {r.tags["storeuptime/file"]: r for r in requests}
     assert by_file["store_status_a.csv"].asset_selection == [AssetKey("store_status")]
@@ -80,7 +95,7 @@ def test_sensor_one_run_per_new_file_none_for_unchanged_one_for_changed(landing:
         "ops": {"business_hours": {"config": {"files": ["menu_hours.csv"]}}}
     }
 
-    again, cursor2 = _tick(landing, cursor)
+    again, cursor2 = _tick(landing, cursor, database)
     assert again == []
     assert json.loads(cursor2) == json.loads(cursor)
 
@@ -88,30 +103,38 @@ def test_sensor_one_run_per_new_file_none_for_unchanged_one_for_changed(landing:
     path.write_text(STATUS_CSV + "2,inactive,2023-01-25 10:05:00 UTC\n")
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10_000_000_000))  # a distinct, settled time
-    changed, _ = _tick(landing, cursor2)
+    waiting, cursor3 = _tick(landing, cursor2, database)
+    assert waiting == []  # changed: looked at again next tick
+    changed, _ = _tick(landing, cursor3, database)
     assert [r.tags["storeuptime/file"] for r in changed] == ["store_status_a.csv"]
     assert changed[0].run_key != by_file["store_status_a.csv"].run_key
 
 
-def test_sensor_ignores_partial_files_links_outside_and_folders(landing: Path, tmp_path: Path) -> None:
+def test_sensor_ignores_partial_files_links_outside_and_folders(
+    landing: Path, tmp_path: Path, database: DatabaseResource
+) -> None:
     (landing / "store_status_b.csv.tmp").write_text(STATUS_CSV)
     (landing / "store_status_c.csv.part").write_text(STATUS_CSV)
     outside = tmp_path / "elsewhere.csv"
     outside.write_text(STATUS_CSV)
     (landing / "store_status_link.csv").symlink_to(outside)
     (landing / "store_status_dir.csv").mkdir()
-    requests, _ = _tick(landing, None)
+    requests, _ = _settled(landing, database)
     assert requests == []
 
 
-def test_sensor_waits_for_files_still_being_written(landing: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sensor_waits_for_files_still_being_written(
+    landing: Path, monkeypatch: pytest.MonkeyPatch, database: DatabaseResource
+) -> None:
     monkeypatch.setenv("STOREUPTIME_FILE_SETTLE_SECONDS", "60")
     (landing / "store_status_new.csv").write_text(STATUS_CSV)
-    requests, cursor = _tick(landing, None)
-    assert requests == []
+    requests, cursor = _settled(landing, database)
+    assert requests == []  # unchanged at the second look, but modified less than 60 s ago
     old = time.time() - 120
     os.utime(landing / "store_status_new.csv", (old, old))
-    requests, _ = _tick(landing, cursor)
+    requests, cursor = _tick(landing, cursor, database)
+    assert requests == []  # a new modification time: one more look
+    requests, _ = _tick(landing, cursor, database)
     assert len(requests) == 1
 
 
