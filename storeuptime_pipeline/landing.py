@@ -158,7 +158,7 @@ def _examine(entry: os.DirEntry[str], folder: str) -> LandedFile | SkippedEntry 
     if not stat.S_ISREG(st.st_mode):
         return SkippedEntry(name, _NOT_A_FILE.get(stat.S_IFMT(st.st_mode), "not a regular file"))
     if st.st_size == 0:
-        return SkippedEntry(name, "empty (0 bytes)")
+        return SkippedEntry(name, "the file is empty (0 bytes)")
     return LandedFile(Path(entry.path), kind, st.st_size, st.st_mtime_ns)
 
 

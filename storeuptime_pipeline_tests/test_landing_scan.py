@@ -58,7 +58,7 @@ def _jam(folder: Path) -> dict[str, str]:
         "store_status_passwd.csv": "link leads outside the landing folder",
         "store_status_fifo.csv": "named pipe (FIFO)",
         "store_status_sock.csv": "a socket",
-        "store_status_empty.csv": "empty (0 bytes)",
+        "store_status_empty.csv": "the file is empty (0 bytes)",
         "store_status_new\nline.csv": "line break",
         "store_status_dir.csv": "a folder",
         "store_status_late.csv.part": "temporary name, still being written: read once renamed to store_status_late.csv",
@@ -192,7 +192,7 @@ def test_storeuptime_ingest_loads_the_good_file_beside_a_symlink_loop(admin_url:
         lines = done.stdout.splitlines()
         assert "  store_status_loop.csv: skipped, link loops (following it never reaches a file)" in lines
         assert "  store_status_fifo.csv: skipped, a named pipe (FIFO), not a file" in lines
-        assert "  store_status_empty.csv: skipped, empty (0 bytes)" in lines
+        assert "  store_status_empty.csv: skipped, the file is empty (0 bytes)" in lines
         assert any(line.startswith("[1/1] store_status.csv: 2 rows read, 2 loaded") for line in lines)
         with get_engine(url).connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM store_status")).scalar_one() == 2

@@ -143,3 +143,32 @@ def test_the_latest_report_is_not_recomputed_after_an_ingest_that_changed_nothin
 
         forced = _after_ingest(instance, ingest({"force": True}), database_url)  # read again: 0 changed
         assert isinstance(forced, SkipReason)
+
+
+def test_an_unreachable_database_leaves_ready_files_waiting_instead_of_failing_the_tick(
+    clean_db, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storeuptime_pipeline_tests.dagster_server import free_port
+
+    monkeypatch.setenv("STOREUPTIME_FILE_SETTLE_SECONDS", "0")
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "store_status.csv").write_text(
+        "store_id,status,timestamp_utc\n1,active,2023-01-25 10:00:00 UTC\n"
+    )
+    down = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/nothing"
+    with instance_for_test() as instance:
+        _, cursor = _tick(instance, folder, None, down)  # first look needs no database
+        context = build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            resources={
+                "landing": LandingFolderResource(path=str(folder)),
+                "database": DatabaseResource(url=down),
+            },
+        )
+        result = landing_folder_sensor(context)
+        assert not result.run_requests
+        assert "cannot tell which files are already loaded" in result.skip_reason.skip_message
+        requests, _ = _tick(instance, folder, result.cursor, database_url)  # the database is back
+        assert [r.tags["storeuptime/file"] for r in requests] == ["store_status.csv"]
