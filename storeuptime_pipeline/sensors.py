@@ -60,10 +60,18 @@ class LandingState:
 
     @classmethod
     def parse(cls, cursor: str | None) -> "LandingState":
-        data = json.loads(cursor) if cursor else {}
-        if data and not all(isinstance(v, dict) for v in data.values()):
-            return cls(requested=dict(data))  # the earlier cursor: name -> requested run key
-        return cls(**{k: dict(data.get(k, {})) for k in ("requested", "pending", "skipped")})
+        """The state a cursor holds; the earlier flat cursor (name -> run key) reads as requested.
+
+        A cursor that cannot be read starts afresh rather than failing every tick: files whose
+        content is loaded are recognised by their hash, so nothing is loaded twice.
+        """
+        try:
+            data = json.loads(cursor) if cursor else {}
+            if data and all(isinstance(v, str) for v in data.values()):
+                return cls(requested=dict(data))
+            return cls(**{k: dict(data.get(k, {})) for k in ("requested", "pending", "skipped")})
+        except (ValueError, TypeError, AttributeError):
+            return cls()
 
     def dump(self) -> str:
         return json.dumps(

@@ -20,7 +20,7 @@ from storeuptime_pipeline.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.checks import INGEST_CHECKS
 from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource
-from storeuptime_pipeline.sensors import landing_folder_sensor
+from storeuptime_pipeline.sensors import LandingState, landing_folder_sensor
 
 HEADER = "store_id,status,timestamp_utc\n"
 FULL_LAST_LINE = "2,active,2023-01-25 10:20:39.312000 UTC\n"
@@ -118,3 +118,11 @@ def test_a_stalled_writer_never_leaves_a_truncated_poll(clean_db, database_url: 
         ("1", "2023-01-25T10:10:00+00:00"),
         ("2", "2023-01-25T10:20:39.312000+00:00"),
     ]
+
+
+def test_the_cursor_of_the_earlier_sensor_still_reads_and_a_garbled_one_starts_afresh() -> None:
+    earlier = LandingState.parse('{"store_status.csv": "store_status.csv:10:123"}')
+    assert earlier.requested == {"store_status.csv": "store_status.csv:10:123"} and earlier.pending == {}
+    state = LandingState(requested={"a.csv": "a"}, pending={"b.csv": "b"}, skipped={"c.csv": "why"})
+    assert LandingState.parse(state.dump()) == state
+    assert LandingState.parse("not json") == LandingState() == LandingState.parse("[1, 2]")
