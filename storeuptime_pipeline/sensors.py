@@ -173,13 +173,16 @@ def latest_report_partition(latest: pd.Timestamp, now: pd.Timestamp) -> str | No
 
 
 def rows_changed(instance: DagsterInstance, run_id: str) -> int | None:
-    """Rows the run's ingest materializations changed in total; None when one does not say.
+    """Rows the run's ingest materializations changed in total; None when there is none or one does not say.
 
     A re-load of content already in the database (``make dev`` after ``make run``, a file dropped
     twice) changes nothing, so recomputing the report after it would only repeat the same rows.
     """
+    records = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    if not records:
+        return None
     total = 0
-    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+    for record in records:
         materialization = record.asset_materialization
         value = materialization.metadata.get("rows_changed") if materialization else None
         if value is None or not isinstance(value.value, int):
@@ -194,7 +197,8 @@ def rows_changed(instance: DagsterInstance, run_id: str) -> int | None:
     request_job=uptime_report_job,
     minimum_interval_seconds=settings.sensor_interval_seconds(),
     default_status=DefaultSensorStatus.RUNNING,
-    description="After any ingest (polls, hours or timezones), brings the latest report partition up to date.",
+    description="After any ingest (polls, hours or timezones) that changed rows, brings the latest report "
+    "partition up to date.",
 )
 def report_after_ingest_sensor(context: RunStatusSensorContext, database: DatabaseResource):
     changed = rows_changed(context.instance, context.dagster_run.run_id)
