@@ -134,3 +134,36 @@ def invariant_violations(report: pd.DataFrame) -> pd.DataFrame:
         bad |= (report[up].to_numpy() < 0) | (report[down].to_numpy() < 0)
         bad |= report[business].to_numpy() > limits[window] + 1e-9
     return report.loc[bad, ["as_of", *REPORT_COLUMNS, *BUSINESS_COLUMNS]]
+
+
+def hourly_figures(report: pd.DataFrame) -> pd.DataFrame:
+    """Per as-of figures that plot well over hours, one row per as-of (one groupby, no loop).
+
+    stores_reported; stores_with_downtime_last_hour; downtime_last_hour_min (total over stores);
+    median_uptime_share_last_day (uptime / business time, over stores open at all that day, 0..1).
+    """
+    up, down = report["uptime_last_day"].to_numpy(), report["downtime_last_day"].to_numpy()
+    business = up + down
+    share = np.divide(up, business, out=np.full(len(report), np.nan), where=business > 0)
+    frame = report[["as_of", "downtime_last_hour"]].assign(
+        down_last_hour=report["downtime_last_hour"].to_numpy() > 0, share=share
+    )
+    grouped = frame.groupby("as_of", sort=True)
+    out = pd.DataFrame(
+        {
+            "stores_reported": grouped.size(),
+            "stores_with_downtime_last_hour": grouped["down_last_hour"].sum(),
+            "downtime_last_hour_min": grouped["downtime_last_hour"].sum().round(2),
+            "median_uptime_share_last_day": grouped["share"].median().round(4),
+        }
+    )
+    return out
+
+
+def worst_stores_by_as_of(report: pd.DataFrame, n: int = 10) -> dict[pd.Timestamp, pd.DataFrame]:
+    """For every as-of, the ``n`` stores with the most downtime in the last week (one sort)."""
+    ordered = report.sort_values(
+        ["as_of", "downtime_last_week", "store_id"], ascending=[True, False, True], kind="stable"
+    )
+    top = ordered.groupby("as_of", sort=True).head(n)
+    return {as_of: rows[REPORT_COLUMNS] for as_of, rows in top.groupby("as_of", sort=True)}
