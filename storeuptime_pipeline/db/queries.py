@@ -62,7 +62,13 @@ def has_poll_between(conn: Connection, after: pd.Timestamp, up_to: pd.Timestamp)
 
 
 def last_report_at_or_before(conn: Connection, instant: pd.Timestamp) -> pd.Timestamp | None:
-    """The latest stored report instant <= ``instant`` (primary-key probe), or None."""
-    query = text("SELECT max(as_of) FROM uptime_report WHERE as_of <= :instant")
+    """The latest stored hourly report instant <= ``instant``, or None.
+
+    Only hour boundaries count (the partitions' as-ofs): an on-demand report as of 20:45 does not stand
+    in for the hourly report as of 21:00.
+    """
+    query = text(
+        "SELECT max(as_of) FROM uptime_report WHERE as_of <= :instant AND as_of = date_trunc('hour', as_of)"
+    )
     value = conn.execute(query, {"instant": instant.to_pydatetime()}).scalar_one()
     return None if value is None else pd.Timestamp(value).tz_convert("UTC")
