@@ -148,4 +148,7 @@ TABLES: dict[str, tuple[str, TableSchema]] = {
 def table_definition_metadata(asset_name: str) -> dict[str, object]:
     """Definition metadata Dagster's catalog reads: the table's name and column schema."""
     table_name, schema = TABLES[asset_name]
-    return {"dagster/table_name": table_name, "dagster/column_schema": schema}
+    return {
+        "dagster/table_name": MetadataValue.text(table_name),
+        "dagster/column_schema": MetadataValue.table_schema(schema),
+    }

@@ -295,7 +295,7 @@ def on_demand_report(
 ) -> MaterializeResult:
     """The report as of the latest poll (the original problem's "now"), or of a given instant, by report id."""
     engine = database.engine()
-    report_id = config.report_id or context.run_id
+    report_id = config.report_id or context.run.run_id
     started = time.perf_counter()
     try:
         as_of = to_utc_timestamp(config.as_of) if config.as_of else latest_poll(engine)
@@ -303,10 +303,10 @@ def on_demand_report(
             raise NoPollsError("no polls in the database yet: ingest a status file first")
         report, paths = build_and_store(engine, reports.folder(), [as_of])
     except (NoPollsError, ValueError) as exc:
-        record_report(engine, report_id, context.run_id, status="failed", error=str(exc))
+        record_report(engine, report_id, context.run.run_id, status="failed", error=str(exc))
         raise Failure(description=str(exc)) from None
     record_report(
-        engine, report_id, context.run_id, status="complete", as_of=as_of, csv_path=str(paths[as_of])
+        engine, report_id, context.run.run_id, status="complete", as_of=as_of, csv_path=str(paths[as_of])
     )
     meta = _metadata(report, paths, time.perf_counter() - started)
     meta["report_id"] = report_id
