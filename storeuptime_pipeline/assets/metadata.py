@@ -82,12 +82,11 @@ def frame_table(
 
 
 def counts_frame_table(counts: dict[str, int], key: str = "reason", value: str = "rows") -> MetadataValue:
-    return frame_table(
-        pd.DataFrame({key: list(counts), value: list(counts.values())}, dtype=object).astype(
-            {value: "int64"}
-        ),
-        max_rows=20,
+    """A {label: count} mapping as a two-column table (typed even when empty)."""
+    frame = pd.DataFrame(
+        {key: pd.Series(list(counts), dtype=object), value: pd.Series(list(counts.values()), dtype="int64")}
     )
+    return frame_table(frame, max_rows=20)
 
 
 def report_table(frame: pd.DataFrame, max_rows: int = 10) -> MetadataValue:

@@ -12,6 +12,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetRecordsFilter,
     BackfillPolicy,
     Config,
     Failure,
@@ -24,7 +25,6 @@ from dagster import (
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
-from dagster._core.storage.event_log.base import AssetRecordsFilter
 from pydantic import Field
 from sqlalchemy import Engine
 
@@ -92,7 +92,6 @@ def _check_outcomes(engine: Engine, report: pd.DataFrame) -> dict[pd.Timestamp, 
     as_ofs = pd.DatetimeIndex(sorted(report["as_of"].unique()))
     expected = (first["first_poll"].to_numpy()[:, None] <= as_ofs.to_numpy()[None, :]).sum(axis=0)
     actual = report.groupby("as_of").size().reindex(as_ofs, fill_value=0).to_numpy()
-    rows = report.groupby("as_of").size().reindex(as_ofs, fill_value=0)
     bad = violations.groupby("as_of").size().reindex(as_ofs, fill_value=0)
     out: dict[pd.Timestamp, list[_CheckOutcome]] = {}
     for i, as_of in enumerate(as_ofs):
@@ -103,7 +102,7 @@ def _check_outcomes(engine: Engine, report: pd.DataFrame) -> dict[pd.Timestamp, 
                 INVARIANT_CHECK,
                 passed=not bad.iloc[i],
                 metadata={
-                    "rows_checked": int(rows.iloc[i]),
+                    "rows_checked": int(actual[i]),
                     "violations": int(bad.iloc[i]),
                     "sample": frame_table(sample.drop(columns="as_of")),
                 },
@@ -154,13 +153,13 @@ def _number(value: object) -> int | float:
 
 
 def partition_metadata(
-    report: pd.DataFrame, paths: dict[pd.Timestamp, object], table_rows: int
+    report: pd.DataFrame, figures: pd.DataFrame, paths: dict[pd.Timestamp, object], table_rows: int
 ) -> dict[str, dict[str, object]]:
     """Each hour's own materialization metadata, keyed by partition: what the partitions page shows.
 
-    Numbers only where a plot over partitions makes sense; the worst stores as a table with units.
+    Numbers only where a plot over partitions makes sense (``figures`` = ``hourly_figures(report)``);
+    the worst stores as a table with units.
     """
-    figures = hourly_figures(report)
     worst = worst_stores_by_as_of(report)
     out: dict[str, dict[str, object]] = {}
     for as_of, row in figures.iterrows():
@@ -258,10 +257,10 @@ def uptime_report(
         raise Failure(description=str(exc)) from None
     with engine.connect() as conn:
         table_rows = queries.table_row_count(conn, "uptime_report")
-    for partition, meta in partition_metadata(report, paths, table_rows).items():
+    figures = hourly_figures(report)
+    for partition, meta in partition_metadata(report, figures, paths, table_rows).items():
         context.add_asset_metadata(meta, partition_key=partition)
     seconds = time.perf_counter() - started
-    figures = hourly_figures(report)
     context.log.info(
         f"{len(report):,} rows for {len(paths)} report(s) in {seconds:.1f} s; per hour: "
         f"{figures['stores_reported'].min():,}-{figures['stores_reported'].max():,} stores, "
