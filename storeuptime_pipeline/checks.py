@@ -1,7 +1,9 @@
-"""Warning checks on the ingested data: stores with polls but no timezone or no business hours.
+"""Warning checks on the ingested data: stores with polls but no timezone or no business hours, and
+whether the newest poll is recent.
 
-They do not block anything (the report has defaults for both) but tell an operator which stores
-are reported on America/Chicago time or as open 24x7 because an input is missing.
+They do not block anything (the report has defaults for both inputs, and a historical data set is
+legitimate) but tell an operator which stores are reported on America/Chicago time or as open 24x7
+because an input is missing, and when the status feed stopped.
 """
 
 from datetime import UTC, datetime
