@@ -7,6 +7,7 @@ variable the compose file sets is one listed here.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, MAX_CONCURRENT_RUNS_ENV
@@ -20,6 +21,8 @@ FILE_SETTLE_ENV = "STOREUPTIME_FILE_SETTLE_SECONDS"
 API_HOST_ENV = "STOREUPTIME_API_HOST"
 API_PORT_ENV = "STOREUPTIME_API_PORT"
 DAGSTER_GRAPHQL_URL_ENV = "STOREUPTIME_DAGSTER_URL"
+FEED_FAIL_HOURS_ENV = "STOREUPTIME_FEED_FAIL_HOURS"
+FEED_WARN_HOURS_ENV = "STOREUPTIME_FEED_WARN_HOURS"
 
 DEFAULT_PARTITIONS_START = "2023-01-18-00:00"
 
@@ -36,6 +39,8 @@ KNOWN_ENV = {
     API_HOST_ENV,
     API_PORT_ENV,
     DAGSTER_GRAPHQL_URL_ENV,
+    FEED_FAIL_HOURS_ENV,
+    FEED_WARN_HOURS_ENV,
 }
 
 
@@ -78,3 +83,14 @@ def home() -> Path:
 def dagster_url() -> str:
     """The Dagster webserver the API and ``storeuptime backfill`` talk to."""
     return (os.environ.get(DAGSTER_GRAPHQL_URL_ENV) or "http://127.0.0.1:3000").rstrip("/")
+
+
+def feed_fail_window() -> timedelta:
+    """No poll newer than this: the status feed counts as stopped (freshness FAIL). Default 2 h."""
+    return timedelta(hours=float(os.environ.get(FEED_FAIL_HOURS_ENV) or 2))
+
+
+def feed_warn_window() -> timedelta | None:
+    """No poll newer than this: freshness WARN (unset or 0: no warning stage)."""
+    hours = float(os.environ.get(FEED_WARN_HOURS_ENV) or 0)
+    return timedelta(hours=hours) if hours > 0 else None

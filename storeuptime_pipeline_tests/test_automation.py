@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import AssetKey, build_sensor_context
 
 from storeuptime_pipeline.definitions import defs
 from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource
@@ -67,16 +66,6 @@ def test_definitions_load_with_schedule_sensors_jobs_and_checks() -> None:
         "polled_stores_have_hours",
     } <= check_names
     assert graph.get(AssetKey("uptime_report")).backfill_policy is not None
-
-
-def test_schedule_tick_at_10_requests_partition_09() -> None:
-    schedule = defs.get_schedule_def("hourly_report_schedule")
-    with DagsterInstance.ephemeral() as instance:
-        context = build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2023, 1, 20, 10, 0, tzinfo=UTC)
-        )
-        result = schedule.evaluate_tick(context)
-    assert [r.partition_key for r in result.run_requests] == ["2023-01-20-09:00"]
 
 
 def test_sensor_one_run_per_new_file_none_for_unchanged_one_for_changed(

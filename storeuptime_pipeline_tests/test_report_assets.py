@@ -74,7 +74,7 @@ def test_one_partition_equals_the_engine_on_the_csv_files(loaded: dict) -> None:
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"uptime_plus_downtime_equals_business_time": True, "every_polled_store_has_a_row": True}
     meta = result.asset_materializations_for_node("uptime_report")[0].metadata
-    assert meta["row_count"].value == len(expected)
+    assert meta["dagster/partition_row_count"].value == len(expected)
 
 
 def test_a_24_hour_range_runs_once_and_equals_the_engine(loaded: dict) -> None:

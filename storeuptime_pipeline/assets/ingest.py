@@ -19,8 +19,16 @@ from pydantic import Field
 if TYPE_CHECKING:
     from storeuptime_pipeline.loading import FileLoad
 
-from storeuptime_pipeline.assets.metadata import counts_table, markdown_table
+from storeuptime_pipeline.assets.metadata import (
+    OWNERS,
+    TABLES,
+    counts_frame_table,
+    frame_table,
+    table_definition_metadata,
+)
+from storeuptime_pipeline.db import bulk, queries
 from storeuptime_pipeline.engine.reading import InputFileError, Kind
+from storeuptime_pipeline.freshness import feed_freshness_policy
 from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource
 
 MAX_REJECTED_SHARE = 0.01
@@ -55,7 +63,7 @@ def _metadata(loads: Sequence["FileLoad"], skipped: Sequence[str]) -> dict[str, 
         "rows_rejected": sum(load.rows_rejected for load in loads),
         "rows_changed": sum(load.rows_changed for load in loads),
         "distinct_stores": max((load.stores for load in loads), default=0),
-        "reject_reasons": counts_table(reasons),
+        "reject_reasons": counts_frame_table(reasons),
     }
     if skipped:
         meta["skipped_already_loaded"] = ", ".join(skipped)
@@ -64,16 +72,33 @@ def _metadata(loads: Sequence["FileLoad"], skipped: Sequence[str]) -> dict[str, 
         meta["first_poll"] = MetadataValue.timestamp(min(r[0] for r in ranges))
         meta["last_poll"] = MetadataValue.timestamp(max(r[1] for r in ranges))
     if loads:
-        meta["preview"] = markdown_table(loads[-1].preview)
+        meta["preview"] = frame_table(loads[-1].preview)
         rejected = [
             load.rejected_sample.assign(file=load.path.name) for load in loads if len(load.rejected_sample)
         ]
         if rejected:
-            meta["rejected_sample"] = markdown_table(rejected[0], max_rows=10)
+            meta["rejected_sample"] = frame_table(rejected[0], max_rows=10)
     for load in loads:
         for note, count in load.notes.items():
             if count:
                 meta[note] = count
+    return meta
+
+
+def _table_metadata(database: DatabaseResource, kind: Kind) -> dict[str, object]:
+    """What the catalog reads after any load: the table's row count and, for polls, the newest poll.
+
+    ``dagster/last_updated_timestamp`` is the newest poll in the database (not the load time), so
+    the freshness check follows the data: a file of old polls does not make the feed look fresh.
+    """
+    table = TABLES[ASSET_OF_KIND[kind]][0].removeprefix("public.")
+    with database.engine().connect() as conn:
+        meta: dict[str, object] = {"dagster/row_count": queries.table_row_count(conn, table)}
+        if kind == "status":
+            newest = bulk.latest_poll_time(conn)
+            if newest is not None:
+                meta["newest_poll"] = MetadataValue.timestamp(newest)
+                meta["dagster/last_updated_timestamp"] = MetadataValue.timestamp(newest)
     return meta
 
 
@@ -142,7 +167,15 @@ def _check_spec(asset_name: str) -> AssetCheckSpec:
     )
 
 
-@asset(group_name="ingest", check_specs=[_check_spec("store_status")], kinds={"postgres", "csv"})
+@asset(
+    group_name="ingest",
+    check_specs=[_check_spec("store_status")],
+    kinds={"postgres", "csv"},
+    owners=OWNERS,
+    tags={"domain": "uptime", "layer": "ingest"},
+    metadata=table_definition_metadata("store_status"),
+    freshness_policy=feed_freshness_policy(),
+)
 def store_status(
     context: AssetExecutionContext,
     config: IngestConfig,
@@ -150,10 +183,19 @@ def store_status(
     database: DatabaseResource,
 ) -> MaterializeResult:
     """Status polls appended to ``store_status`` (upsert on store and timestamp: re-loads change nothing)."""
-    return ingest(context, "status", config, landing, database)
+    result = ingest(context, "status", config, landing, database)
+    context.add_asset_metadata(_table_metadata(database, "status"))
+    return result
 
 
-@asset(group_name="ingest", check_specs=[_check_spec("business_hours")], kinds={"postgres", "csv"})
+@asset(
+    group_name="ingest",
+    check_specs=[_check_spec("business_hours")],
+    kinds={"postgres", "csv"},
+    owners=OWNERS,
+    tags={"domain": "uptime", "layer": "ingest"},
+    metadata=table_definition_metadata("business_hours"),
+)
 def business_hours(
     context: AssetExecutionContext,
     config: IngestConfig,
@@ -161,10 +203,19 @@ def business_hours(
     database: DatabaseResource,
 ) -> MaterializeResult:
     """The business-hours snapshot: replaces ``business_hours`` in one transaction."""
-    return ingest(context, "hours", config, landing, database)
+    result = ingest(context, "hours", config, landing, database)
+    context.add_asset_metadata(_table_metadata(database, "hours"))
+    return result
 
 
-@asset(group_name="ingest", check_specs=[_check_spec("store_timezones")], kinds={"postgres", "csv"})
+@asset(
+    group_name="ingest",
+    check_specs=[_check_spec("store_timezones")],
+    kinds={"postgres", "csv"},
+    owners=OWNERS,
+    tags={"domain": "uptime", "layer": "ingest"},
+    metadata=table_definition_metadata("store_timezones"),
+)
 def store_timezones(
     context: AssetExecutionContext,
     config: IngestConfig,
@@ -172,7 +223,9 @@ def store_timezones(
     database: DatabaseResource,
 ) -> MaterializeResult:
     """The timezone snapshot: sets every store's timezone (absent or invalid: America/Chicago)."""
-    return ingest(context, "timezones", config, landing, database)
+    result = ingest(context, "timezones", config, landing, database)
+    context.add_asset_metadata(_table_metadata(database, "timezones"))
+    return result
 
 
 INGEST_ASSETS = [store_status, business_hours, store_timezones]

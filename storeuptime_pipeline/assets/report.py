@@ -2,36 +2,47 @@
 
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pandas as pd
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetRecordsFilter,
     BackfillPolicy,
     Config,
     Failure,
     MaterializeResult,
     MetadataValue,
+    Output,
+    PartitionsDefinition,
     asset,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 from pydantic import Field
 from sqlalchemy import Engine
 
 from storeuptime_pipeline.assets.ingest import INGEST_ASSETS
-from storeuptime_pipeline.assets.metadata import markdown_table
+from storeuptime_pipeline.assets.metadata import OWNERS, frame_table, report_table, table_definition_metadata
 from storeuptime_pipeline.db import queries
 from storeuptime_pipeline.engine.report import to_utc_timestamp
-from storeuptime_pipeline.partitions import as_ofs_of_window, hourly_partitions
+from storeuptime_pipeline.partitions import as_ofs_of_window, hourly_partitions, partition_of_as_of
 from storeuptime_pipeline.reporting import (
     NoPollsError,
     compute_from_db,
+    hourly_figures,
     invariant_violations,
     latest_poll,
     store_rows,
     summary,
     worst_stores,
+    worst_stores_by_as_of,
     write_csvs,
 )
 from storeuptime_pipeline.resources import DatabaseResource, ReportsFolderResource
@@ -39,69 +50,129 @@ from storeuptime_pipeline.run_records import record_report
 
 # Single-run backfills are the point of this asset; the parameter is marked beta upstream.
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
+# Partitioned check specs (one result per check and hour) are marked preview upstream.
+warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec")
 
 INVARIANT_CHECK = "uptime_plus_downtime_equals_business_time"
 COVERAGE_CHECK = "every_polled_store_has_a_row"
 
 
-def _check_specs(asset_name: str) -> list[AssetCheckSpec]:
+def _check_specs(asset_name: str, partitions_def: PartitionsDefinition | None = None) -> list[AssetCheckSpec]:
+    """The report's checks; on the hourly asset they are partitioned, so each hour has its own result."""
     return [
         AssetCheckSpec(
             INVARIANT_CHECK,
             asset=asset_name,
             blocking=True,
             description="In every row and window, uptime + downtime equals the store's business time.",
+            partitions_def=partitions_def,
         ),
         AssetCheckSpec(
             COVERAGE_CHECK,
             asset=asset_name,
             description="Every store with a poll at or before the as-of instant has a row.",
+            partitions_def=partitions_def,
         ),
     ]
 
 
-def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[AssetCheckResult]:
+@dataclass(frozen=True)
+class _CheckOutcome:
+    name: str
+    passed: bool
+    metadata: dict[str, object]
+    severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
+
+
+def _check_outcomes(engine: Engine, report: pd.DataFrame) -> dict[pd.Timestamp, list[_CheckOutcome]]:
+    """Both checks for every as-of in the frame, from one first-poll query and array arithmetic."""
     violations = invariant_violations(report)
     with engine.connect() as conn:
         first = queries.first_polls(conn)
-    as_ofs = pd.DatetimeIndex(report["as_of"].unique())
+    as_ofs = pd.DatetimeIndex(sorted(report["as_of"].unique()))
     expected = (first["first_poll"].to_numpy()[:, None] <= as_ofs.to_numpy()[None, :]).sum(axis=0)
     actual = report.groupby("as_of").size().reindex(as_ofs, fill_value=0).to_numpy()
-    missing = int((expected - actual).clip(min=0).sum())
+    bad = violations.groupby("as_of").size().reindex(as_ofs, fill_value=0)
+    out: dict[pd.Timestamp, list[_CheckOutcome]] = {}
+    for i, as_of in enumerate(as_ofs):
+        missing = int(max(expected[i] - actual[i], 0))
+        sample = violations[violations["as_of"] == as_of] if bad.iloc[i] else violations.iloc[:0]
+        out[as_of] = [
+            _CheckOutcome(
+                INVARIANT_CHECK,
+                passed=not bad.iloc[i],
+                metadata={
+                    "rows_checked": int(actual[i]),
+                    "violations": int(bad.iloc[i]),
+                    "sample": frame_table(sample.drop(columns="as_of")),
+                },
+            ),
+            _CheckOutcome(
+                COVERAGE_CHECK,
+                passed=missing == 0,
+                metadata={"stores_expected": int(expected[i]), "rows": int(actual[i]), "missing": missing},
+            ),
+        ]
+    return out
+
+
+def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[AssetCheckResult]:
+    """Check results of an unpartitioned report (one as-of)."""
     return [
         AssetCheckResult(
             asset_key=asset_name,
-            check_name=INVARIANT_CHECK,
-            passed=violations.empty,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "rows_checked": len(report),
-                "violations": len(violations),
-                "sample": markdown_table(violations),
-            },
-        ),
-        AssetCheckResult(
-            asset_key=asset_name,
-            check_name=COVERAGE_CHECK,
-            passed=missing == 0,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"stores_expected": int(expected.sum()), "rows": int(actual.sum()), "missing": missing},
-        ),
+            check_name=o.name,
+            passed=o.passed,
+            severity=o.severity,
+            metadata=o.metadata,
+        )
+        for outcomes in _check_outcomes(engine, report).values()
+        for o in outcomes
     ]
 
 
 def _metadata(report: pd.DataFrame, paths: dict[pd.Timestamp, object], seconds: float) -> dict[str, object]:
+    """Metadata of a one-report materialization (the on-demand report)."""
     latest = report["as_of"].max()
+    figures = hourly_figures(report).loc[latest]
     meta: dict[str, object] = {
         "as_of": MetadataValue.timestamp(latest),
-        "reports": len(paths),
-        "row_count": len(report),
+        "dagster/row_count": len(report),
         "seconds": round(seconds, 3),
         "csv_path": MetadataValue.path(str(paths[latest])),
-        "worst_stores_last_week": markdown_table(worst_stores(report)),
+        **{name: _number(value) for name, value in figures.items()},
+        "worst_stores_last_week": report_table(worst_stores(report)),
     }
     meta.update(summary(report))
     return meta
+
+
+def _number(value: object) -> int | float:
+    value = value.item() if hasattr(value, "item") else value
+    return value if isinstance(value, int) else float(value)
+
+
+def partition_metadata(
+    report: pd.DataFrame, figures: pd.DataFrame, paths: dict[pd.Timestamp, object], table_rows: int
+) -> dict[str, dict[str, object]]:
+    """Each hour's own materialization metadata, keyed by partition: what the partitions page shows.
+
+    Numbers only where a plot over partitions makes sense (``figures`` = ``hourly_figures(report)``);
+    the worst stores as a table with units.
+    """
+    worst = worst_stores_by_as_of(report)
+    out: dict[str, dict[str, object]] = {}
+    for as_of, row in figures.iterrows():
+        stores = int(row["stores_reported"])
+        out[partition_of_as_of(as_of)] = {
+            "as_of": MetadataValue.timestamp(as_of),
+            "dagster/partition_row_count": stores,
+            "dagster/row_count": table_rows,
+            **{name: _number(value) for name, value in row.items()},
+            "csv_path": MetadataValue.path(str(paths[as_of])),
+            "worst_stores_last_week": report_table(worst[as_of]),
+        }
+    return out
 
 
 def build_and_store(engine: Engine, reports_dir, as_ofs: list[pd.Timestamp]) -> tuple[pd.DataFrame, dict]:
@@ -111,21 +182,69 @@ def build_and_store(engine: Engine, reports_dir, as_ofs: list[pd.Timestamp]) -> 
     return report, write_csvs(reports_dir, report)
 
 
+def _partition_check_evaluations(
+    context: AssetExecutionContext, engine: Engine, report: pd.DataFrame
+) -> Iterator[AssetCheckEvaluation | Output]:
+    """One evaluation per check and hour, each tied to that hour's materialization.
+
+    ``AssetCheckResult`` has no partition field, and in a range run Dagster gives it none, so the
+    evaluations are built here with their partition (the checks' specs are partitioned, so the run
+    planned one execution per check and hour and these complete them).
+    """
+    selected = {key.name: key for key in context.selected_asset_check_keys}
+    outcomes = _check_outcomes(engine, report)
+    keys = [partition_of_as_of(as_of) for as_of in outcomes]
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=keys), limit=len(keys)
+    ).records
+    target = {}
+    for record in records:  # newest first: this run's materializations
+        target.setdefault(
+            record.partition_key,
+            AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            ),
+        )
+    specs = {spec.name: spec for spec in context.assets_def.check_specs}
+    for as_of, partition_outcomes in outcomes.items():
+        partition = partition_of_as_of(as_of)
+        for o in partition_outcomes:
+            if o.name not in selected:
+                continue
+            yield AssetCheckEvaluation(
+                asset_key=context.asset_key,
+                check_name=o.name,
+                passed=o.passed,
+                metadata=o.metadata,
+                target_materialization_data=target.get(partition),
+                severity=o.severity,
+                blocking=specs[o.name].blocking,
+                partition=partition,
+            )
+    for key in selected.values():
+        yield Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+
+
 @asset(
     partitions_def=hourly_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     deps=INGEST_ASSETS,
     group_name="report",
-    check_specs=_check_specs("uptime_report"),
+    check_specs=_check_specs("uptime_report", hourly_partitions),
     kinds={"postgres", "csv"},
+    owners=OWNERS,
+    tags={"domain": "uptime", "layer": "report"},
+    metadata=table_definition_metadata("uptime_report"),
 )
 def uptime_report(
     context: AssetExecutionContext, database: DatabaseResource, reports: ReportsFolderResource
-) -> MaterializeResult:
+) -> Iterator[MaterializeResult | AssetCheckEvaluation | Output]:
     """Uptime and downtime within business hours, as of the end of each hourly partition.
 
     A range run (a backfill) computes all its hours in one pass and replaces their rows in one
-    transaction, so re-runs and overlapping backfills are safe.
+    transaction, so re-runs and overlapping backfills are safe. It still records every hour as that
+    hour's own materialization (as_of, row counts, figures, CSV path) with that hour's check results,
+    so the partitions page and plots by partition tell each hour's truth; the run logs the summary.
     """
     window = context.partition_time_window
     as_ofs = as_ofs_of_window(window.start, window.end)
@@ -136,13 +255,21 @@ def uptime_report(
         report, paths = build_and_store(engine, reports.folder(), as_ofs)
     except NoPollsError as exc:
         raise Failure(description=str(exc)) from None
+    with engine.connect() as conn:
+        table_rows = queries.table_row_count(conn, "uptime_report")
+    figures = hourly_figures(report)
+    for partition, meta in partition_metadata(report, figures, paths, table_rows).items():
+        context.add_asset_metadata(meta, partition_key=partition)
+    seconds = time.perf_counter() - started
     context.log.info(
-        f"{len(report):,} rows for {len(paths)} report(s) in {time.perf_counter() - started:.1f} s"
+        f"{len(report):,} rows for {len(paths)} report(s) in {seconds:.1f} s; per hour: "
+        f"{figures['stores_reported'].min():,}-{figures['stores_reported'].max():,} stores, "
+        f"{figures['stores_with_downtime_last_hour'].min():,}-{figures['stores_with_downtime_last_hour'].max():,}"
+        f" with downtime in the last hour; CSVs in {reports.folder()}"
     )
-    return MaterializeResult(
-        metadata=_metadata(report, paths, time.perf_counter() - started),
-        check_results=_checks("uptime_report", engine, report),
-    )
+    # Range-wide figures: the same on every hour's event of this run, named so they are not read as the hour's.
+    yield MaterializeResult(metadata={"run_reports": len(paths), "run_seconds": round(seconds, 3)})
+    yield from _partition_check_evaluations(context, engine, report)
 
 
 class OnDemandReportConfig(Config):
@@ -155,6 +282,9 @@ class OnDemandReportConfig(Config):
     group_name="report",
     check_specs=_check_specs("on_demand_report"),
     kinds={"postgres", "csv"},
+    owners=OWNERS,
+    tags={"domain": "uptime", "layer": "report"},
+    metadata=table_definition_metadata("on_demand_report"),
 )
 def on_demand_report(
     context: AssetExecutionContext,
@@ -164,7 +294,7 @@ def on_demand_report(
 ) -> MaterializeResult:
     """The report as of the latest poll (the original problem's "now"), or of a given instant, by report id."""
     engine = database.engine()
-    report_id = config.report_id or context.run_id
+    report_id = config.report_id or context.run.run_id
     started = time.perf_counter()
     try:
         as_of = to_utc_timestamp(config.as_of) if config.as_of else latest_poll(engine)
@@ -172,10 +302,10 @@ def on_demand_report(
             raise NoPollsError("no polls in the database yet: ingest a status file first")
         report, paths = build_and_store(engine, reports.folder(), [as_of])
     except (NoPollsError, ValueError) as exc:
-        record_report(engine, report_id, context.run_id, status="failed", error=str(exc))
+        record_report(engine, report_id, context.run.run_id, status="failed", error=str(exc))
         raise Failure(description=str(exc)) from None
     record_report(
-        engine, report_id, context.run_id, status="complete", as_of=as_of, csv_path=str(paths[as_of])
+        engine, report_id, context.run.run_id, status="complete", as_of=as_of, csv_path=str(paths[as_of])
     )
     meta = _metadata(report, paths, time.perf_counter() - started)
     meta["report_id"] = report_id

@@ -71,3 +71,36 @@ def loaded_contents(conn: Connection, contents: Iterable[tuple[str, str]]) -> se
     status_shas = sorted(sha for kind, sha in wanted if kind == "status")
     rows = conn.execute(_LOADED_CONTENTS, {"status_shas": status_shas}).all()
     return {(kind, sha) for kind, sha in rows} & wanted
+
+
+#: Tables whose row count the assets report as ``dagster/row_count``.
+COUNTED_TABLES = ("store_status", "business_hours", "stores", "uptime_report")
+
+
+def table_row_count(conn: Connection, table: str) -> int:
+    """Exact row count of one of the project's tables (the catalog's ``dagster/row_count``)."""
+    if table not in COUNTED_TABLES:
+        raise ValueError(f"not a counted table: {table!r}")
+    return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def has_poll_between(conn: Connection, after: pd.Timestamp, up_to: pd.Timestamp) -> bool:
+    """Whether some poll has after < timestamp <= up_to (an index range probe on timestamp_utc)."""
+    query = text(
+        "SELECT EXISTS (SELECT 1 FROM store_status WHERE timestamp_utc > :after AND timestamp_utc <= :up_to)"
+    )
+    params = {"after": after.to_pydatetime(), "up_to": up_to.to_pydatetime()}
+    return bool(conn.execute(query, params).scalar_one())
+
+
+def last_report_at_or_before(conn: Connection, instant: pd.Timestamp) -> pd.Timestamp | None:
+    """The latest stored hourly report instant <= ``instant``, or None.
+
+    Only hour boundaries count (the partitions' as-ofs): an on-demand report as of 20:45 does not stand
+    in for the hourly report as of 21:00.
+    """
+    query = text(
+        "SELECT max(as_of) FROM uptime_report WHERE as_of <= :instant AND as_of = date_trunc('hour', as_of)"
+    )
+    value = conn.execute(query, {"instant": instant.to_pydatetime()}).scalar_one()
+    return None if value is None else pd.Timestamp(value).tz_convert("UTC")
