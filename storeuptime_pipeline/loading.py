@@ -108,14 +108,7 @@ def _read(path: Path, kind: Kind, accept_rejects: bool, limit: float) -> tuple[R
     except InputFileError as exc:
         empty = pd.DataFrame({"store_id": pd.Series(dtype=object)})
         return ReadResult(kind, str(path), empty, empty_rejects(), 0), unreadable(exc.problem)
-    verdict = judge(
-        kind,
-        result.rows_read,
-        len(result.rejected),
-        len(result.valid),
-        accept_rejects=accept_rejects,
-        limit=limit,
-    )
+    verdict = judge(result.rows_read, len(result.rejected), accept_rejects=accept_rejects, limit=limit)
     return result, verdict
 
 

@@ -10,19 +10,15 @@ with its share and reason, and its rejected rows are kept for the operator. Kept
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from storeuptime_pipeline.engine.reading import Kind
+if TYPE_CHECKING:
+    from storeuptime_pipeline.loading import FileLoad
 
 #: A file with more than this share of its rows rejected is quarantined (unless accepted).
 MAX_REJECTED_SHARE: Final = 0.01
-
-#: What loading a snapshot with no usable rows would do.
-_EMPTIED: Final[dict[str, str]] = {
-    "hours": "loading it would empty business_hours (every store open 24x7)",
-    "timezones": "loading it would reset every store to America/Chicago",
-}
 
 
 @dataclass(frozen=True)
@@ -41,23 +37,17 @@ def reject_share(rows_read: int, rows_rejected: int) -> float | None:
 
 
 def judge(
-    kind: Kind,
-    rows_read: int,
-    rows_rejected: int,
-    rows_valid: int,
-    *,
-    accept_rejects: bool = False,
-    limit: float = MAX_REJECTED_SHARE,
+    rows_read: int, rows_rejected: int, *, accept_rejects: bool = False, limit: float = MAX_REJECTED_SHARE
 ) -> Verdict:
-    """Apply the rule to one readable file; ``accept_rejects`` loads it anyway and says so."""
+    """Apply the rule to one readable file; ``accept_rejects`` loads it anyway and says so.
+
+    A snapshot whose rows were all rejected is over any limit below 100%, so it never empties its
+    table by accident; one without data rows is not readable at all (see :func:`unreadable`).
+    """
     share = reject_share(rows_read, rows_rejected)
-    problem = None
-    if share is not None and share > limit:
-        problem = f"{rows_rejected:,} of {rows_read:,} rows rejected ({share:.2%}, limit {limit:.0%})"
-    elif kind in _EMPTIED and rows_valid == 0:
-        problem = f"no usable rows: {_EMPTIED[kind]}"
-    if problem is None:
+    if share is None or share <= limit:
         return Verdict(False, None)
+    problem = f"{rows_rejected:,} of {rows_read:,} rows rejected ({share:.2%}, limit {limit:.0%})"
     if accept_rejects:
         return Verdict(False, f"loaded with accept_rejects: {problem}")
     return Verdict(True, problem)
@@ -74,9 +64,9 @@ class FilesQuarantined(Exception):
     ``loads`` holds every file of the call, loaded or not, so a caller can still describe them.
     """
 
-    def __init__(self, loads: list, quarantined: list) -> None:
-        self.loads = loads
-        self.quarantined = quarantined
+    def __init__(self, loads: Sequence[FileLoad], quarantined: Sequence[FileLoad]) -> None:
+        self.loads = list(loads)
+        self.quarantined = list(quarantined)
         super().__init__("; ".join(quarantine_message(q.path.name, q.verdict) for q in quarantined))
 
 
