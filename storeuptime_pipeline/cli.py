@@ -124,7 +124,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def _ingest_folder(
     folder: Path, *, accept_rejects: bool = False, force: bool = False, verbose: bool = False
 ) -> int:
-    """Ingest every file of the folder through Dagster, one line per file; returns the count loaded.
+    """Ingest every file of the folder through Dagster, one line per file; returns how many files.
 
     A failed file is one line on stderr with its cause; the others are still ingested, and the
     command then exits with status 1.

@@ -39,7 +39,7 @@ class RunFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class FileIngested:
-    """One file's run; ``error`` is its one-line failure (then nothing of the file was written)."""
+    """One file's run; ``error`` is its one-line failure (then none of its rows were loaded)."""
 
     file: LandedFile
     run_id: str
