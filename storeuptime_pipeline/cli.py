@@ -128,29 +128,39 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest_folder(folder: Path) -> int:
-    """Ingest every file of the folder through Dagster, one progress line per file; returns the count."""
-    from storeuptime_pipeline.local_runs import RunFailed, ingest_folder, landed_files
+def _ingest_folder(
+    folder: Path, *, accept_rejects: bool = False, force: bool = False, verbose: bool = False
+) -> int:
+    """Ingest every file of the folder through Dagster, one line per file; returns how many files.
+
+    A failed file is one line on stderr with its cause; the others are still ingested, and the
+    command then exits with status 1.
+    """
+    from storeuptime_pipeline.local_runs import ingest_folder, landed_files
 
     _print_skipped(scan_folder(folder).skipped)
     total = len(landed_files(folder))
-    done = 0
-    try:
-        for done, step in enumerate(ingest_folder(folder), start=1):
-            meta = step.metadata
-            if meta.get("skipped_already_loaded"):
-                detail = "same content already loaded, skipped"
-            else:
-                detail = (
-                    f"{meta.get('rows_read', 0):,} rows read, {meta.get('rows_loaded', 0):,} loaded, "
-                    f"{meta.get('rows_rejected', 0):,} rejected, {meta.get('rows_changed', 0):,} changed"
-                )
-            name = step.file.path.name
-            print(f"[{done}/{total}] {name}: {detail} ({step.seconds:.1f} s, run {step.run_id[:8]})")
-    except RunFailed as exc:
-        print(f"[{done + 1}/{total}] FAILED: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    return done
+    failed = 0
+    steps = ingest_folder(folder, accept_rejects=accept_rejects, force=force, verbose=verbose)
+    for done, step in enumerate(steps, start=1):
+        name = step.file.path.name
+        if step.error is not None:
+            failed += 1
+            error = step.error if step.error.startswith(f"{name} ") else f"{name}: {step.error}"
+            print(f"[{done}/{total}] FAILED {error}", file=sys.stderr)
+            continue
+        meta = step.metadata
+        if meta.get("skipped_already_loaded"):
+            detail = "same content already loaded, skipped (--force loads it again)"
+        else:
+            detail = (
+                f"{meta.get('rows_read', 0):,} rows read, {meta.get('rows_loaded', 0):,} loaded, "
+                f"{meta.get('rows_rejected', 0):,} rejected, {meta.get('rows_changed', 0):,} changed"
+            )
+        print(f"[{done}/{total}] {name}: {detail} ({step.seconds:.1f} s, run {step.run_id[:8]})")
+    if failed:
+        raise SystemExit(1)
+    return total
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -158,7 +168,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     prepare_environment()
     folder = Path(args.data) if args.data else _settings().data_dir()
-    count = _ingest_folder(folder)
+    count = _ingest_folder(folder, accept_rejects=args.accept_rejects, force=args.force, verbose=args.verbose)
     print(f"Ingested {count} file(s) from {folder}")
     return 0
 
@@ -169,11 +179,11 @@ def _settings():
     return settings
 
 
-def _on_demand(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
+def _on_demand(as_of: str | None, verbose: bool = False) -> tuple[pd.Timestamp, Path, str]:
     from storeuptime_pipeline.local_runs import RunFailed, report_now
 
     try:
-        return report_now(as_of)
+        return report_now(as_of, verbose=verbose)
     except RunFailed as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(1) from None
@@ -197,8 +207,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     url = prepare_environment()
     print(f"Database: {_redacted(url)}")
-    _ingest_folder(Path(args.data))
-    as_of, csv_path, run_id = _on_demand(args.as_of)
+    _ingest_folder(
+        Path(args.data), accept_rejects=args.accept_rejects, force=args.force, verbose=args.verbose
+    )
+    as_of, csv_path, run_id = _on_demand(args.as_of, args.verbose)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.resolve() != csv_path.resolve():
@@ -299,6 +311,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ingest_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--accept-rejects",
+        action="store_true",
+        help="load files with more than 1%% of their rows rejected anyway (default: quarantine them)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="load status files again even if their content was loaded"
+    )
+    parser.add_argument("--verbose", action="store_true", help="show Dagster's log and stack traces")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storeuptime", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -333,12 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="load the CSV files of a folder into Postgres through Dagster")
     ingest.add_argument("--data", help="folder of CSV files (default: the landing folder)")
+    _add_ingest_flags(ingest)
     ingest.set_defaults(func=cmd_ingest)
 
     run = sub.add_parser("run", help="the whole pipeline through Dagster: ingest a folder, then the report")
     run.add_argument("--data", required=True, help="folder of CSV files")
     run.add_argument("--out", required=True, help="where to write the report CSV")
     run.add_argument("--as-of", help="report instant (UTC unless an offset is given); default: latest poll")
+    _add_ingest_flags(run)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="what `make run` does: demo data if needed, pipeline, summary")

@@ -326,7 +326,8 @@ def test_any_text_round_trips_through_copy(clean_db: Engine, rows: list[tuple]) 
 # ----------------------------------------------------------------------------------- files and rejects
 
 
-def test_record_file_keeps_the_first_record(db_conn: Connection) -> None:
+def test_record_file_adds_a_row_per_load(db_conn: Connection) -> None:
+    """The history of loads: the same content loaded again is a row of its own, with its own time."""
     sha = "0f" * 32
     first = bulk.record_file(
         db_conn, "status", "a.csv", 100, sha, rows_read=10, rows_loaded=9, rows_rejected=1, rows_changed=9
@@ -344,11 +345,34 @@ def test_record_file_keeps_the_first_record(db_conn: Connection) -> None:
         rows_rejected=1,
         rows_changed=0,
     )
-    other_kind = bulk.record_file(db_conn, "hours", "a.csv", 100, sha)
     db_conn.commit()
-    assert again == first != other_kind
+    quarantined = bulk.record_file(
+        db_conn,
+        "hours",
+        "h.csv",
+        5,
+        sha,
+        rows_read=7,
+        rows_rejected=7,
+        quarantined=True,
+        reject_share=1.0,
+        reason="7 of 7 rows rejected",
+    )
+    db_conn.commit()
+    assert len({first, again, quarantined}) == 3
     after = snapshot(db_conn)
     assert [r for r in after["ingested_files"] if r[0] == first] == before["ingested_files"]
+    rows = db_conn.execute(
+        text(
+            "SELECT id, name, rows_changed, quarantined, reject_share, reason, loaded_at FROM ingested_files ORDER BY id"
+        )
+    ).all()
+    assert [r[:6] for r in rows] == [
+        (first, "a.csv", 9, False, None, None),
+        (again, "renamed.csv", 0, False, None, None),
+        (quarantined, "h.csv", 0, True, 1.0, "7 of 7 rows rejected"),
+    ]
+    assert rows[0].loaded_at < rows[1].loaded_at  # separate transactions: separate times
     with pytest.raises(ValueError):
         bulk.record_file(db_conn, "polls", "a.csv", 1, sha)
 

@@ -22,9 +22,11 @@ ORDER = {
     "stores": "store_id",
     "business_hours": "store_id, day_of_week, start_local, end_local",
     "store_status": "store_id, timestamp_utc",
-    "ingested_files": "kind, sha256",
-    "rejected_rows": "source_file, line_number",
+    "ingested_files": "kind, sha256, id",
+    "rejected_rows": "source_file, line_number, id",
 }
+#: These tests read files with many bad rows on purpose: load them anyway (see test_quarantine.py).
+ACCEPT = {"accept_rejects": True}
 
 BAD_STATUS = "\n".join(
     [
@@ -125,10 +127,10 @@ def _check_passed(result, name: str) -> bool:
 
 def test_every_kind_of_bad_status_row_is_kept_with_line_and_reason(engine, database_url, landing) -> None:
     (landing / "store_status.csv").write_text(BAD_STATUS)
-    result = _materialize(database_url, landing, ["store_status"])
-    # The valid rows are loaded and every bad row kept; 5 of 9 rows rejected > 1%, so the blocking
-    # check fails the step after the load (nothing downstream would run).
-    assert not result.success
+    result = _materialize(database_url, landing, ["store_status"], {"store_status": ACCEPT})
+    # The valid rows are loaded and every bad row kept; 5 of 9 rows rejected > 1%, loaded only
+    # because accept_rejects says so: the check warns without failing the run.
+    assert result.success
     assert _rejects(engine, "store_status.csv") == EXPECTED_STATUS_REJECTS
     with engine.connect() as conn:
         polls = pd.DataFrame(
@@ -150,7 +152,7 @@ def test_every_kind_of_bad_status_row_is_kept_with_line_and_reason(engine, datab
 
 def test_every_kind_of_bad_hours_row_is_kept_and_times_are_read(engine, database_url, landing) -> None:
     (landing / "menu_hours.csv").write_text(BAD_HOURS)
-    result = _materialize(database_url, landing, ["business_hours"])
+    result = _materialize(database_url, landing, ["business_hours"], {"business_hours": ACCEPT})
     assert _check_passed(result, "rejected_rows_at_most_1_percent") is False
     assert _rejects(engine, "menu_hours.csv") == EXPECTED_HOURS_REJECTS
     with engine.connect() as conn:
@@ -166,7 +168,7 @@ def test_invalid_and_missing_timezones_default_to_chicago(engine, database_url, 
     (landing / "timezones.csv").write_text(
         "store_id,timezone_str\n1,America/New_York\n2,Mars/Olympus_Mons\n3,\n,Asia/Kolkata\n"
     )
-    result = _materialize(database_url, landing, ["store_timezones"])
+    result = _materialize(database_url, landing, ["store_timezones"], {"store_timezones": ACCEPT})
     with engine.connect() as conn:
         rows = [
             tuple(r)
@@ -209,19 +211,36 @@ def test_a_bad_file_fails_its_asset_and_writes_nothing(
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description
     assert "store_status_bad.csv" in message and problem in message
-    assert _dump(engine) == before
+    after = _dump(engine)
+    assert {t: after[t] for t in TABLES if t != "ingested_files"} == {
+        t: before[t] for t in TABLES if t != "ingested_files"
+    }
+    # The file is in the history as quarantined, with the problem (it wrote nothing else).
+    assert set(before["ingested_files"]) < set(after["ingested_files"])
+    assert len(after["ingested_files"]) == len(before["ingested_files"]) + 1
+    with engine.connect() as conn:
+        record = conn.execute(
+            text("SELECT name, quarantined, reason FROM ingested_files ORDER BY id DESC LIMIT 1")
+        ).one()
+    assert record.name == bad.name and record.quarantined and problem in record.reason
 
 
 def test_loading_the_same_file_twice_leaves_identical_tables(engine, database_url, landing) -> None:
     (landing / "store_status.csv").write_text(BAD_STATUS)
     (landing / "menu_hours.csv").write_text(BAD_HOURS)
     (landing / "timezones.csv").write_text("store_id,timezone_str\n1,America/New_York\n")
-    _materialize(database_url, landing, ["store_status", "business_hours", "store_timezones"])
+    accept = {"store_status": ACCEPT, "business_hours": ACCEPT, "store_timezones": ACCEPT}
+    _materialize(database_url, landing, ["store_status", "business_hours", "store_timezones"], accept)
     first = _dump(engine)
     assert len(first["store_status"]) == 4 and len(first["rejected_rows"]) == 11
+    # Forced, and without accept_rejects: the content was accepted before, so it is again.
     forced = {"store_status": {"force": True}}
     again = _materialize(database_url, landing, ["store_status", "business_hours", "store_timezones"], forced)
-    assert _dump(engine) == first
+    assert again.success
+    data_tables = ["stores", "business_hours", "store_status"]
+    assert {t: _dump(engine)[t] for t in data_tables} == {t: first[t] for t in data_tables}
+    # Every load is in the history (with its own copy of the file's rejected rows).
+    assert len(_dump(engine)["ingested_files"]) == 2 * len(first["ingested_files"])
     assert again.asset_materializations_for_node("store_status")[0].metadata["rows_changed"].value == 0
     skipped = _materialize(database_url, landing, ["store_status"])  # default: content already loaded
     assert "skipped_already_loaded" in skipped.asset_materializations_for_node("store_status")[0].metadata

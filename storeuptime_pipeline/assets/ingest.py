@@ -27,11 +27,11 @@ from storeuptime_pipeline.assets.metadata import (
     table_definition_metadata,
 )
 from storeuptime_pipeline.db import bulk, queries
-from storeuptime_pipeline.engine.reading import InputFileError, Kind
+from storeuptime_pipeline.engine.reading import Kind
 from storeuptime_pipeline.freshness import feed_freshness_policy
+from storeuptime_pipeline.quarantine import MAX_REJECTED_SHARE, FilesQuarantined
 from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource
 
-MAX_REJECTED_SHARE = 0.01
 REJECTS_CHECK = "rejected_rows_at_most_1_percent"
 
 #: Asset name of each input kind.
@@ -49,6 +49,11 @@ class IngestConfig(Config):
         "(for hours and timezones, the newest one).",
     )
     force: bool = Field(default=False, description="Load status files again even if their content was loaded")
+    accept_rejects: bool = Field(
+        default=False,
+        description="Load files whose rejected share is over the limit anyway (otherwise they are "
+        "quarantined: nothing written, the run fails naming them)",
+    )
 
 
 def _metadata(loads: Sequence["FileLoad"], skipped: Sequence[str]) -> dict[str, object]:
@@ -103,17 +108,19 @@ def _table_metadata(database: DatabaseResource, kind: Kind) -> dict[str, object]
 
 
 def _rejects_check(asset_name: str, loads: Sequence["FileLoad"]) -> AssetCheckResult:
+    """Over the limit here means accepted by the operator (otherwise it was quarantined): a warning."""
     worst = max(loads, key=lambda load: load.reject_share, default=None)
     share = worst.reject_share if worst else 0.0
     return AssetCheckResult(
         asset_key=asset_name,
         check_name=REJECTS_CHECK,
         passed=share <= MAX_REJECTED_SHARE,
-        severity=AssetCheckSeverity.ERROR,
+        severity=AssetCheckSeverity.WARN,
         metadata={
             "worst_file": worst.path.name if worst else "(none)",
             "rejected_share": MetadataValue.float(round(share, 6)),
             "limit": MetadataValue.float(MAX_REJECTED_SHARE),
+            "accepted_over_limit": share > MAX_REJECTED_SHARE,
         },
     )
 
@@ -145,9 +152,10 @@ def ingest(
         f"loading {len(paths)} {kind} file(s): {', '.join(p.name for p in paths) or '(none new)'}"
     )
     try:
-        loads = load_files(engine, kind, paths) if paths else []
-    except InputFileError as exc:
-        raise Failure(description=f"{kind} file rejected, nothing was written: {exc}") from None
+        loads = load_files(engine, kind, paths, accept_rejects=config.accept_rejects) if paths else []
+    except FilesQuarantined as exc:
+        loaded = [load for load in exc.loads if not load.quarantined]
+        raise Failure(description=str(exc), metadata=_metadata(loaded, skipped)) from None
     for load in loads:
         context.log.info(
             f"{load.path.name}: {load.rows_read:,} rows read, {load.rows_loaded:,} loaded, "
@@ -163,7 +171,8 @@ def _check_spec(asset_name: str) -> AssetCheckSpec:
         REJECTS_CHECK,
         asset=asset_name,
         blocking=True,
-        description="Fails when more than 1% of a file's rows could not be read (they are kept in rejected_rows).",
+        description="A file with more than 1% of its rows unreadable is quarantined (nothing written, the "
+        "run fails); this check warns when such a file was loaded anyway with accept_rejects.",
     )
 
 

@@ -9,7 +9,8 @@ indexes dropped and rebuilds them afterwards (see :func:`upsert_polls`).
 
 Re-loading the same input must leave every table identical (and report 0 changed rows): polls only
 ever flip active -> inactive on conflict, snapshot replacements are skipped when the stored snapshot
-already equals the new one (so identity ids do not churn), and a file record keeps its first load.
+already equals the new one (so identity ids do not churn). The file history is the exception by
+design: every load, a re-load too, adds its own ``ingested_files`` row (see :func:`record_file`).
 
 Frame shapes (shared with ``engine/reading.py``):
 - polls: store_id (str), timestamp_utc (datetime64[us, UTC]), is_active (bool)
@@ -306,39 +307,42 @@ def record_file(
     rows_loaded: int = 0,
     rows_rejected: int = 0,
     rows_changed: int = 0,
+    quarantined: bool = False,
+    reject_share: float | None = None,
+    reason: str | None = None,
 ) -> int:
-    """Record an ingested file and return its id; a file already recorded (same kind and sha256)
-    keeps its first record (name, counts, loaded_at) so that a re-load leaves the table identical.
+    """Record one load of a file (or its quarantine) and return the new row's id.
+
+    Every call adds a row, also for content recorded before: loading snapshot A, then B, then A
+    again must leave A as the newest record, or the history would name B as live while A is.
     """
     if kind not in FILE_KINDS:
         raise ValueError(f"kind must be one of {FILE_KINDS}, got {kind!r}")
     params = {
         "kind": kind,
-        "name": name,
+        "name": _storable(name),
         "size": size,
         "sha256": sha256,
         "rows_read": rows_read,
         "rows_loaded": rows_loaded,
         "rows_rejected": rows_rejected,
         "rows_changed": rows_changed,
+        "quarantined": quarantined,
+        "reject_share": reject_share,
+        "reason": None if reason is None else _storable(reason),
     }
-    inserted = conn.execute(
-        text(
-            """
-            INSERT INTO ingested_files
-                (kind, name, size, sha256, rows_read, rows_loaded, rows_rejected, rows_changed)
-            VALUES (:kind, :name, :size, :sha256, :rows_read, :rows_loaded, :rows_rejected, :rows_changed)
-            ON CONFLICT (kind, sha256) DO NOTHING
-            RETURNING id
-            """
-        ),
-        params,
-    ).scalar_one_or_none()
-    if inserted is not None:
-        return int(inserted)
     return int(
         conn.execute(
-            text("SELECT id FROM ingested_files WHERE kind = :kind AND sha256 = :sha256"), params
+            text(
+                """
+                INSERT INTO ingested_files (kind, name, size, sha256, rows_read, rows_loaded, rows_rejected,
+                                            rows_changed, quarantined, reject_share, reason)
+                VALUES (:kind, :name, :size, :sha256, :rows_read, :rows_loaded, :rows_rejected,
+                        :rows_changed, :quarantined, :reject_share, :reason)
+                RETURNING id
+                """
+            ),
+            params,
         ).scalar_one()
     )
 

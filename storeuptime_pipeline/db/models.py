@@ -31,7 +31,6 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     Time,
-    UniqueConstraint,
     func,
     text,
 )
@@ -101,12 +100,16 @@ class StoreStatus(Base):
 
 
 class IngestedFile(Base):
-    """Provenance of every loaded input file; (kind, sha256) makes re-loads recognisable."""
+    """One row per load of an input file, re-loads and quarantined files included (migration 0002).
+
+    (kind, sha256) recognises content seen before; the newest row of a kind that is not quarantined
+    is the live snapshot. A quarantined file wrote nothing but this row and its rejected rows.
+    """
 
     __tablename__ = "ingested_files"
     __table_args__ = (
         CheckConstraint("kind IN ('status', 'hours', 'timezones')", name="kind"),
-        UniqueConstraint("kind", "sha256"),
+        Index(None, "kind", "sha256"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -119,6 +122,9 @@ class IngestedFile(Base):
     rows_rejected: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     rows_changed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    quarantined: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    reject_share: Mapped[float | None] = mapped_column(Double)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class RejectedRow(Base):

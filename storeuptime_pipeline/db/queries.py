@@ -46,11 +46,11 @@ def first_polls(conn: Connection) -> pd.DataFrame:
 _LOADED_CONTENTS = text(
     """
     SELECT kind, sha256 FROM ingested_files
-    WHERE kind = 'status' AND sha256 = ANY(:status_shas)
+    WHERE kind = 'status' AND sha256 = ANY(:status_shas) AND NOT quarantined
     UNION
     SELECT kind, sha256 FROM (
         SELECT DISTINCT ON (kind) kind, sha256 FROM ingested_files
-        WHERE kind IN ('hours', 'timezones')
+        WHERE kind IN ('hours', 'timezones') AND NOT quarantined
         ORDER BY kind, loaded_at DESC, id DESC
     ) latest_snapshot
     """
@@ -60,10 +60,8 @@ _LOADED_CONTENTS = text(
 def loaded_contents(conn: Connection, contents: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (kind, sha256) pairs whose loading would change nothing: polls whose exact file was loaded
     before, or the snapshot that is the latest loaded of its kind (an earlier snapshot dropped again
-    is a change back, so it is not "loaded").
-
-    A quarantined file must not count as loaded: when ``ingested_files`` records quarantined files,
-    both halves need ``AND NOT quarantined``.
+    is a change back, so it is not "loaded"). A quarantined file never counts: fixed or accepted,
+    the same name dropped again must be judged again.
     """
     wanted = set(contents)
     if not wanted:
