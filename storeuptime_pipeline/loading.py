@@ -69,7 +69,7 @@ def _describe(path: Path, kind: Kind, result: ReadResult, size: int, sha: str, c
         sha256=sha,
         rows_read=result.rows_read,
         rows_loaded=len(valid),
-        rows_rejected=len(result.rejected),
+        rows_rejected=result.rows_rejected,  # superseded timezone rows are shown, not counted
         rows_changed=changed,
         stores=int(valid["store_id"].nunique()),
         reject_reasons=result.reject_summary(),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, MAX_CONCURRENT_RUNS_ENV
 from storeuptime_pipeline.db.embedded import HOME_ENV, project_root
+from storeuptime_pipeline.engine.limits import MAX_POLL_AHEAD_ENV, MIN_POLL_TIME_ENV, TimeLimits, time_limits
 
 DATA_DIR_ENV = "STOREUPTIME_DATA_DIR"
 REPORTS_DIR_ENV = "STOREUPTIME_REPORTS_DIR"
@@ -36,6 +37,8 @@ KNOWN_ENV = {
     API_HOST_ENV,
     API_PORT_ENV,
     DAGSTER_GRAPHQL_URL_ENV,
+    MIN_POLL_TIME_ENV,
+    MAX_POLL_AHEAD_ENV,
 }
 
 
@@ -78,3 +81,12 @@ def home() -> Path:
 def dagster_url() -> str:
     """The Dagster webserver the API and ``storeuptime backfill`` talk to."""
     return (os.environ.get(DAGSTER_GRAPHQL_URL_ENV) or "http://127.0.0.1:3000").rstrip("/")
+
+
+def poll_time_limits() -> TimeLimits:
+    """Believable instants: ``STOREUPTIME_MIN_POLL_TIME`` (default 2000-01-01, UTC) to now +
+    ``STOREUPTIME_MAX_POLL_AHEAD`` (default ``1 day``). A poll outside is a rejected row, a stored one
+    is ignored by the reports, an as-of outside is refused. Kept in the engine (which reads them too),
+    named here with every other setting.
+    """
+    return time_limits()
