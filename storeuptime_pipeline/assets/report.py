@@ -22,13 +22,14 @@ from sqlalchemy import Engine
 from storeuptime_pipeline.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.assets.metadata import markdown_table
 from storeuptime_pipeline.db import queries
-from storeuptime_pipeline.engine.report import to_utc_timestamp
+from storeuptime_pipeline.engine.limits import parse_as_of, time_limits
 from storeuptime_pipeline.partitions import as_ofs_of_window, hourly_partitions
 from storeuptime_pipeline.reporting import (
     NoPollsError,
     compute_from_db,
     invariant_violations,
     latest_poll,
+    polls_outside_limits,
     store_rows,
     summary,
     worst_stores,
@@ -63,7 +64,7 @@ def _check_specs(asset_name: str) -> list[AssetCheckSpec]:
 def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[AssetCheckResult]:
     violations = invariant_violations(report)
     with engine.connect() as conn:
-        first = queries.first_polls(conn)
+        first = queries.first_polls(conn, time_limits().earliest)
     as_ofs = pd.DatetimeIndex(report["as_of"].unique())
     expected = (first["first_poll"].to_numpy()[:, None] <= as_ofs.to_numpy()[None, :]).sum(axis=0)
     actual = report.groupby("as_of").size().reindex(as_ofs, fill_value=0).to_numpy()
@@ -111,6 +112,17 @@ def build_and_store(engine: Engine, reports_dir, as_ofs: list[pd.Timestamp]) -> 
     return report, write_csvs(reports_dir, report)
 
 
+def _say_ignored_polls(context: AssetExecutionContext, engine: Engine, meta: dict[str, object]) -> None:
+    """Polls stored before the time limits existed are left out of every report: say how many."""
+    ignored = polls_outside_limits(engine)
+    meta["polls_ignored_outside_time_limits"] = ignored
+    if ignored:
+        context.log.warning(
+            f"{ignored:,} stored poll(s) lie outside {time_limits().describe()} and were ignored "
+            "(loaded before that limit existed; new files reject such rows)"
+        )
+
+
 @asset(
     partitions_def=hourly_partitions,
     backfill_policy=BackfillPolicy.single_run(),
@@ -139,10 +151,9 @@ def uptime_report(
     context.log.info(
         f"{len(report):,} rows for {len(paths)} report(s) in {time.perf_counter() - started:.1f} s"
     )
-    return MaterializeResult(
-        metadata=_metadata(report, paths, time.perf_counter() - started),
-        check_results=_checks("uptime_report", engine, report),
-    )
+    meta = _metadata(report, paths, time.perf_counter() - started)
+    _say_ignored_polls(context, engine, meta)
+    return MaterializeResult(metadata=meta, check_results=_checks("uptime_report", engine, report))
 
 
 class OnDemandReportConfig(Config):
@@ -167,7 +178,7 @@ def on_demand_report(
     report_id = config.report_id or context.run_id
     started = time.perf_counter()
     try:
-        as_of = to_utc_timestamp(config.as_of) if config.as_of else latest_poll(engine)
+        as_of = parse_as_of(config.as_of) if config.as_of else latest_poll(engine)
         if as_of is None:
             raise NoPollsError("no polls in the database yet: ingest a status file first")
         report, paths = build_and_store(engine, reports.folder(), [as_of])
@@ -179,6 +190,7 @@ def on_demand_report(
     )
     meta = _metadata(report, paths, time.perf_counter() - started)
     meta["report_id"] = report_id
+    _say_ignored_polls(context, engine, meta)
     return MaterializeResult(metadata=meta, check_results=_checks("on_demand_report", engine, report))
 
 
