@@ -234,6 +234,26 @@ def test_an_as_of_outside_the_limits_fails_the_on_demand_report_in_one_line(
     assert error == "9999-12-31T00:00:00+00:00 lies outside the accepted range 2000-01-01 .. now + 1 day"
 
 
+def test_a_database_holding_only_polls_outside_the_limits_says_so(
+    engine, database_url, landing, tmp_path
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO stores (store_id) VALUES ('1')"))
+        conn.execute(
+            text(
+                "INSERT INTO store_status (store_id, timestamp_utc, is_active) VALUES ('1', '9999-12-31 23:59:59+00', true)"
+            )
+        )
+    config = {"ops": {"on_demand_report": {"config": {"report_id": "only-far"}}}}
+    result, _ = _materialize(database_url, landing, tmp_path / "r", ["on_demand_report"], config)
+    assert not result.success
+    with engine.connect() as conn:
+        error = conn.execute(text("SELECT error FROM report_runs WHERE report_id = 'only-far'")).scalar_one()
+    assert error == (
+        "every stored poll (1) lies outside 2000-01-01 .. now + 1 day: ingest a status file with current polls"
+    )
+
+
 @pytest.mark.parametrize(
     ("command", "message"),
     [

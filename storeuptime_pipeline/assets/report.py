@@ -180,6 +180,12 @@ def on_demand_report(
     try:
         as_of = parse_as_of(config.as_of) if config.as_of else latest_poll(engine)
         if as_of is None:
+            ignored = polls_outside_limits(engine)
+            if ignored:
+                raise NoPollsError(
+                    f"every stored poll ({ignored:,}) lies outside {time_limits().describe()}: "
+                    "ingest a status file with current polls"
+                )
             raise NoPollsError("no polls in the database yet: ingest a status file first")
         report, paths = build_and_store(engine, reports.folder(), [as_of])
     except (NoPollsError, ValueError) as exc:
