@@ -326,6 +326,27 @@ def test_a_long_and_a_nul_store_id_are_rejected_rows_while_the_file_loads(
     assert raw == "1\ufffd00,active,2023-01-25 10:30:00.000000 UTC"  # kept, NUL made storable
 
 
+def test_bytes_that_are_not_utf8_in_one_row_are_a_rejected_row_while_the_file_loads(
+    engine, database_url, landing, tmp_path
+) -> None:
+    body = [line.encode() for line in _status_lines(3000)]
+    body[10] = b"1010,active,2023-01-25 08:00:00.000000 UTC \xe9t\xe9"  # line 12: Latin-1, early
+    body[2500] = b"12\xff34,active,2023-01-25 11:00:00.000000 UTC"  # line 2502: past 64 KiB
+    (landing / "store_status.csv").write_bytes(b"store_id,status,timestamp_utc\n" + b"\n".join(body))
+    result, _ = _materialize(database_url, landing, tmp_path / "r", ["store_status"])
+    assert result.success
+    assert _rejects(engine, "store_status.csv") == [
+        (12, "timestamp_utc", "not UTF-8 text"),
+        (2502, "store_id", "not UTF-8 text"),
+    ]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM store_status")).scalar_one() == 2998
+    latin_header = tmp_path / "store_status_latin.csv"
+    latin_header.write_bytes(b"store_id,status,timestamp_\xe9\n1,active,2023-01-25 08:00:00 UTC\n")
+    with pytest.raises(InputFileError, match="not UTF-8"):
+        read_input(latin_header, "status")
+
+
 def test_store_id_limits_apply_to_hours_and_timezones_and_control_characters_in_timezone_names(
     engine, tmp_path: Path
 ) -> None:

@@ -57,6 +57,7 @@ _CONTROL_CHARS = r"[\x{00}-\x{1f}\x{7f}-\x{9f}]"
 #: A timezones row whose store is listed again further down: kept out on purpose, not unreadable.
 SUPERSEDED_REASON = "duplicate store_id: a later row wins"
 EMPTY_ROW_REASON = "every field is empty"
+NOT_UTF8_REASON = "not UTF-8 text"
 #: Reasons that keep a row in ``rejected_rows`` for the record without counting it as unreadable:
 #: they do not add to a file's reject share (a timezones file met in issue 8 listed 271 stores twice,
 #: which would otherwise fail every load of it on the 1% limit).
@@ -337,12 +338,11 @@ def _read_header(path: Path) -> list[str]:
     # that row's problem, rejected by the store_id / timezone rules while the rest of the file loads.
     if b"\x00" in head.split(b"\n", 1)[0]:
         raise InputFileError(path, "not a CSV text file (binary content)")
+    # Only the header line must be UTF-8 here; a row with other bytes is rejected on its own.
     try:
-        text = head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if len(head) < 65_536 or exc.start < len(head) - 4:
-            raise InputFileError(path, "not a CSV text file (not UTF-8)") from None
-        text = head[: exc.start].decode("utf-8-sig")
+        text = head.split(b"\n", 1)[0].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputFileError(path, "not a CSV text file (not UTF-8)") from None
     first_line = text.splitlines()[0] if text.splitlines() else ""
     header = next(csv.reader([first_line]), [])
     if len(header) < 2:
@@ -436,6 +436,42 @@ def _raw_lines(path: Path, line_numbers: np.ndarray) -> list[str]:
     return [found.get(int(n), b"").decode("utf-8", "replace").rstrip("\r") for n in line_numbers]
 
 
+def _as_utf8(table: pa.Table, names: list[str]) -> tuple[pa.Table, np.ndarray | None]:
+    """The binary columns as strings; rows holding bytes that are not UTF-8 are marked, not fatal.
+
+    Arrow's cast validates and keeps the buffers (as fast as reading strings directly); only a
+    chunk that fails it is decoded value by value. Returns the table and, when some row failed,
+    the name of the first failing column of each row ("" for a good row).
+    """
+    columns, first_bad = [], None
+    for name, column in zip(names, table.columns, strict=True):
+        chunks = []
+        for chunk in column.chunks:
+            try:
+                chunks.append(chunk.cast(pa.string()))
+                continue
+            except pa.ArrowInvalid:
+                pass
+            raw = chunk.to_pylist()
+            bad = np.array([not _is_utf8(v) for v in raw], dtype=bool)
+            chunks.append(pa.array([b.decode("utf-8", "replace") for b in raw], pa.string()))
+            if first_bad is None:
+                first_bad = np.full(len(table), "", dtype=object)
+            offset = sum(len(c) for c in chunks[:-1])
+            where = np.flatnonzero(bad) + offset
+            first_bad[where] = np.where(first_bad[where] == "", name, first_bad[where])
+        columns.append(pa.chunked_array(chunks, pa.string()))
+    return pa.table(columns, names=table.column_names), first_bad
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a file as strings under canonical column names, with a ``line`` column.
 
@@ -464,7 +500,7 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
                     invalid_row_handler=on_invalid, ignore_empty_lines=False, newlines_in_values=True
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(header, pa.string()),
+                    column_types=dict.fromkeys(header, pa.binary()),  # UTF-8 is checked per row below
                     include_columns=[h for h in header if mapping[h] in wanted],
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
@@ -476,9 +512,16 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     table = read(threads=True)
     if bad_rows and any(n is None for n, _ in bad_rows):
         table = read(threads=False)  # only a single-threaded read knows the line numbers
+    table, not_utf8 = _as_utf8(table, [mapping[name] for name in table.column_names])
     frame = table.to_pandas().rename(columns=mapping)[list(wanted)]
     lines = _physical_line_numbers(path, len(frame), [n for n, _ in bad_rows if n is not None])
     frame.insert(0, "line", lines)
+    encoding_rows = _rejects(np.zeros(0, dtype=np.int64), None, NOT_UTF8_REASON)
+    if not_utf8 is not None:
+        rows = not_utf8 != ""
+        encoding_rows = _rejects(lines[rows], None, NOT_UTF8_REASON)
+        encoding_rows["column"] = not_utf8[rows]
+        frame = frame.loc[~rows].reset_index(drop=True)
     # A blank line reads as a row of empty fields, and so does a line of separators only (`,,`);
     # look at the other columns only where the first is empty, and at the line only for such rows.
     blank = pc.equal(_arrow_text(frame[wanted[0]]), "").to_numpy(zero_copy_only=False)
@@ -504,7 +547,8 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
         f"wrong number of fields (expected {len(header)})",
         [t for _, t in field_errors],
     )
-    rejects = pd.concat([df for df in (rejects, empty_rows) if len(df)] or [rejects], ignore_index=True)
+    parts = [df for df in (rejects, empty_rows, encoding_rows) if len(df)]
+    rejects = pd.concat(parts, ignore_index=True) if parts else rejects
     if len(frame) == 0 and len(rejects) == 0:
         raise InputFileError(path, "the file has a header but no data rows")
     return frame, rejects
