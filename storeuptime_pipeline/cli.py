@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from storeuptime_pipeline.api.server import add_parser as add_api_parser
+from storeuptime_pipeline.engine.limits import InstantError, parse_as_of
 from storeuptime_pipeline.engine.reading import InputFileError, ReadResult, read_input
 from storeuptime_pipeline.landing import SkippedEntry, find_inputs, scan_folder
 
 _NOTE_TEXT = {
     "invalid_timezones": "invalid timezone name (America/Chicago used)",
     "empty_timezones": "empty timezone (America/Chicago used)",
-    "duplicate_store_rows": "store listed again (its last row kept)",
 }
 
 
@@ -53,10 +53,21 @@ def _read_all(status: Sequence[Path], hours: Path, timezones: Path) -> tuple[pd.
     return polls, hours_result.valid, tz_result.valid
 
 
+def _as_of_arg(value: str | None) -> pd.Timestamp | None:
+    """``--as-of``, checked before any work: a typo costs one line, not a run and a trace."""
+    if not value:
+        return None
+    try:
+        return parse_as_of(value)
+    except InstantError as exc:
+        raise InstantError(f"--as-of: {exc}") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from storeuptime_pipeline.engine.report import compute_report, format_csv, latest_poll, to_utc_timestamp
+    from storeuptime_pipeline.engine.report import compute_report, format_csv, latest_poll
 
     started = time.perf_counter()
+    given_as_of = _as_of_arg(args.as_of)
     if args.data:
         inputs = find_inputs(args.data)
         _print_skipped(inputs.skipped)
@@ -80,7 +91,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     polls, hours_frame, tz_frame = _read_all(status, hours, timezones)
     if len(polls) == 0:
         raise SystemExit("storeuptime report: no readable polls in the status file(s)")
-    as_of = to_utc_timestamp(args.as_of) if args.as_of else latest_poll(polls)
+    as_of = given_as_of if given_as_of is not None else latest_poll(polls)
     report = compute_report(polls, hours_frame, tz_frame, as_of)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +216,7 @@ def _print_summary(csv_path: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from storeuptime_pipeline.instance import prepare_environment
 
+    _as_of_arg(args.as_of)
     url = prepare_environment()
     print(f"Database: {_redacted(url)}")
     _ingest_folder(
@@ -397,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except InputFileError as exc:
+    except (InputFileError, InstantError) as exc:
         print(f"storeuptime {args.command}: {exc}", file=sys.stderr)
         return 2
 

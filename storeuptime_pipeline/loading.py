@@ -89,7 +89,7 @@ def _describe(
         sha256=sha,
         rows_read=result.rows_read,
         rows_loaded=0 if verdict.quarantined else len(valid),
-        rows_rejected=len(result.rejected),
+        rows_rejected=result.rows_rejected,  # superseded timezone rows are shown, not counted
         rows_changed=changed,
         stores=0 if verdict.quarantined else int(valid["store_id"].nunique()),
         reject_reasons=result.reject_summary(),
@@ -108,7 +108,7 @@ def _read(path: Path, kind: Kind, accept_rejects: bool, limit: float) -> tuple[R
     except InputFileError as exc:
         empty = pd.DataFrame({"store_id": pd.Series(dtype=object)})
         return ReadResult(kind, str(path), empty, empty_rejects(), 0), unreadable(exc.problem)
-    verdict = judge(result.rows_read, len(result.rejected), accept_rejects=accept_rejects, limit=limit)
+    verdict = judge(result.rows_read, result.rows_rejected, accept_rejects=accept_rejects, limit=limit)
     return result, verdict
 
 

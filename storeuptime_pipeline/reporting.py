@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from storeuptime_pipeline.db import bulk
+from storeuptime_pipeline.db import bulk, queries
+from storeuptime_pipeline.engine.limits import time_limits
 from storeuptime_pipeline.engine.report import (
     BUSINESS_COLUMNS,
     CSV_HEADER,
@@ -52,14 +53,36 @@ def read_inputs(engine: Engine, as_ofs: Sequence[pd.Timestamp]) -> Inputs:
 
 
 def latest_poll(engine: Engine) -> pd.Timestamp | None:
+    """The newest poll inside the time limits: a poll of year 9999 loaded earlier is not "now"."""
+    limits = time_limits()
     with engine.connect() as conn:
-        return bulk.latest_poll_time(conn)
+        return queries.latest_poll_within(conn, limits.earliest, limits.latest())
+
+
+def polls_outside_limits(engine: Engine) -> int:
+    """Stored polls the reports ignore: outside the time limits, loaded before the reading rule existed."""
+    limits = time_limits()
+    with engine.connect() as conn:
+        return queries.polls_outside(conn, limits.earliest, limits.latest())
+
+
+def within_limits(polls: pd.DataFrame) -> pd.DataFrame:
+    """The polls inside the time limits (the reading rule for new files, applied to stored ones)."""
+    lo, hi = time_limits().bounds_us()
+    us = pd.DatetimeIndex(polls["timestamp_utc"]).as_unit("us").asi8
+    inside = (us >= lo) & (us <= hi)
+    return polls if inside.all() else polls.loc[inside].reset_index(drop=True)
 
 
 def compute_from_db(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
-    """Reports for every as-of, with business time columns for the checks; sorted (as_of, store_id)."""
+    """Reports for every as-of, with business time columns for the checks; sorted (as_of, store_id).
+
+    Stored polls outside the time limits are left out (``polls_outside_limits`` counts them for the
+    run's log): an as-of inside the limits only reaches them as some store's "last earlier poll".
+    """
     instants = sorted({to_utc_timestamp(a) for a in as_ofs})
     inputs = read_inputs(engine, instants)
+    inputs = Inputs(within_limits(inputs.polls), inputs.hours, inputs.timezones)
     if len(inputs.polls) == 0:
         raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
     return compute_reports(inputs.polls, inputs.hours, inputs.timezones, instants, with_business=True)

@@ -20,6 +20,7 @@ from pandera.typing import Series
 from storeuptime_pipeline.engine.reading import (
     REQUIRED_COLUMNS,
     RULES,
+    Check,
     Kind,
     Parsed,
     ReadResult,
@@ -67,6 +68,15 @@ def _column_check(column: str, reason: str):
     return pa.check(column, name=reason, ignore_na=False)(present)
 
 
+def _limit_check(column: str, check: Check):
+    """A rule's further check on the values its parser accepted (missing ones pass: already rejected)."""
+
+    def within(cls, values: pd.Series) -> pd.Series:
+        return pd.Series(~check.bad(values), index=values.index)
+
+    return pa.check(column, name=check.reason, ignore_na=False)(within)
+
+
 def _model(kind: Kind, name: str, doc: str) -> type[_InputFile]:
     """A DataFrameModel whose parsers and checks are the kind's rules, in reading order.
 
@@ -83,6 +93,8 @@ def _model(kind: Kind, name: str, doc: str) -> type[_InputFile]:
     for rule in RULES[kind]:
         namespace[f"_read_{rule.column}"] = _column_parser(kind, rule.column)
         namespace[f"_check_{rule.column}"] = _column_check(rule.column, rule.reason)
+        for i, check in enumerate(rule.checks):
+            namespace[f"_check_{rule.column}_{i}"] = _limit_check(rule.column, check)
     return type(name, (_InputFile,), namespace)
 
 
@@ -116,12 +128,13 @@ def validate_rows(kind: Kind, frame: pd.DataFrame) -> Parsed:
             raise ValueError(f"{kind} file does not match its schema: {problems}") from None
         validated = errors.data
         rows = cases[cases["column"].isin(columns)]
-        order = {c: i for i, c in enumerate(columns)}
-        rows = (
-            rows.assign(rank=rows["column"].map(order))
-            .sort_values(["index", "rank"])
-            .drop_duplicates("index")
-        )
+        # The first rule in reading order names the row, and within a column the parser comes first.
+        order = {
+            (rule.column, reason): i
+            for i, (rule, reason) in enumerate((r, why) for r in RULES[kind] for why in r.reasons())
+        }
+        rank = [order.get((c, k), len(order)) for c, k in zip(rows["column"], rows["check"], strict=True)]
+        rows = rows.assign(rank=rank).sort_values(["index", "rank"]).drop_duplicates("index")
         positions = frame.index.get_indexer(rows["index"].astype(frame.index.dtype))
         ok = np.ones(len(frame), dtype=bool)
         ok[positions] = False

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, MAX_CONCURRENT_RUNS_ENV
 from storeuptime_pipeline.db.embedded import HOME_ENV, project_root
+from storeuptime_pipeline.engine.limits import MAX_POLL_AHEAD_ENV, MIN_POLL_TIME_ENV, TimeLimits, time_limits
 
 DATA_DIR_ENV = "STOREUPTIME_DATA_DIR"
 REPORTS_DIR_ENV = "STOREUPTIME_REPORTS_DIR"
@@ -41,6 +42,8 @@ KNOWN_ENV = {
     DAGSTER_GRAPHQL_URL_ENV,
     FEED_FAIL_HOURS_ENV,
     FEED_WARN_HOURS_ENV,
+    MIN_POLL_TIME_ENV,
+    MAX_POLL_AHEAD_ENV,
 }
 
 
@@ -94,3 +97,12 @@ def feed_warn_window() -> timedelta | None:
     """No poll newer than this: freshness WARN (unset or 0: no warning stage)."""
     hours = float(os.environ.get(FEED_WARN_HOURS_ENV) or 0)
     return timedelta(hours=hours) if hours > 0 else None
+
+
+def poll_time_limits() -> TimeLimits:
+    """Believable instants: ``STOREUPTIME_MIN_POLL_TIME`` (default 2000-01-01, UTC) to now +
+    ``STOREUPTIME_MAX_POLL_AHEAD`` (default ``1 day``). A poll outside is a rejected row, a stored one
+    is ignored by the reports, an as-of outside is refused. Kept in the engine (which reads them too),
+    named here with every other setting.
+    """
+    return time_limits()

@@ -50,7 +50,9 @@ def test_timezones_keep_the_last_row_of_a_store_and_count_invalid_names(tmp_path
     result = read_validated(path, "timezones")
     rows = result.valid.set_index("store_id")["timezone"].to_dict()
     assert rows == {"1": "Europe/London", "2": "America/Chicago", "3": "America/Chicago"}
-    assert result.notes == {"invalid_timezones": 1, "empty_timezones": 1, "duplicate_store_rows": 1}
+    assert result.notes == {"invalid_timezones": 1, "empty_timezones": 1}
+    superseded = result.rejected[result.rejected["reason"] == "duplicate store_id: a later row wins"]
+    assert superseded["line"].tolist() == [2]  # store 1's first row; its last row (line 6) wins
 
 
 def test_report_csv_quotes_an_id_that_needs_it_and_prints_two_decimals() -> None:

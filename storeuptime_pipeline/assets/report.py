@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from storeuptime_pipeline.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.assets.metadata import OWNERS, frame_table, report_table, table_definition_metadata
 from storeuptime_pipeline.db import queries
-from storeuptime_pipeline.engine.report import to_utc_timestamp
+from storeuptime_pipeline.engine.limits import parse_as_of, time_limits
 from storeuptime_pipeline.partitions import as_ofs_of_window, hourly_partitions, partition_of_as_of
 from storeuptime_pipeline.reporting import (
     NoPollsError,
@@ -39,6 +39,7 @@ from storeuptime_pipeline.reporting import (
     hourly_figures,
     invariant_violations,
     latest_poll,
+    polls_outside_limits,
     store_rows,
     summary,
     worst_stores,
@@ -88,7 +89,7 @@ def _check_outcomes(engine: Engine, report: pd.DataFrame) -> dict[pd.Timestamp, 
     """Both checks for every as-of in the frame, from one first-poll query and array arithmetic."""
     violations = invariant_violations(report)
     with engine.connect() as conn:
-        first = queries.first_polls(conn)
+        first = queries.first_polls(conn, time_limits().earliest)
     as_ofs = pd.DatetimeIndex(sorted(report["as_of"].unique()))
     expected = (first["first_poll"].to_numpy()[:, None] <= as_ofs.to_numpy()[None, :]).sum(axis=0)
     actual = report.groupby("as_of").size().reindex(as_ofs, fill_value=0).to_numpy()
@@ -225,6 +226,17 @@ def _partition_check_evaluations(
         yield Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
 
 
+def _say_ignored_polls(context: AssetExecutionContext, engine: Engine, meta: dict[str, object]) -> None:
+    """Polls stored before the time limits existed are left out of every report: say how many."""
+    ignored = polls_outside_limits(engine)
+    meta["polls_ignored_outside_time_limits"] = ignored
+    if ignored:
+        context.log.warning(
+            f"{ignored:,} stored poll(s) lie outside {time_limits().describe()} and were ignored "
+            "(loaded before that limit existed; new files reject such rows)"
+        )
+
+
 @asset(
     partitions_def=hourly_partitions,
     backfill_policy=BackfillPolicy.single_run(),
@@ -268,7 +280,9 @@ def uptime_report(
         f" with downtime in the last hour; CSVs in {reports.folder()}"
     )
     # Range-wide figures: the same on every hour's event of this run, named so they are not read as the hour's.
-    yield MaterializeResult(metadata={"run_reports": len(paths), "run_seconds": round(seconds, 3)})
+    run_meta: dict[str, object] = {"run_reports": len(paths), "run_seconds": round(seconds, 3)}
+    _say_ignored_polls(context, engine, run_meta)
+    yield MaterializeResult(metadata=run_meta)
     yield from _partition_check_evaluations(context, engine, report)
 
 
@@ -297,8 +311,14 @@ def on_demand_report(
     report_id = config.report_id or context.run.run_id
     started = time.perf_counter()
     try:
-        as_of = to_utc_timestamp(config.as_of) if config.as_of else latest_poll(engine)
+        as_of = parse_as_of(config.as_of) if config.as_of else latest_poll(engine)
         if as_of is None:
+            ignored = polls_outside_limits(engine)
+            if ignored:
+                raise NoPollsError(
+                    f"every stored poll ({ignored:,}) lies outside {time_limits().describe()}: "
+                    "ingest a status file with current polls"
+                )
             raise NoPollsError("no polls in the database yet: ingest a status file first")
         report, paths = build_and_store(engine, reports.folder(), [as_of])
     except (NoPollsError, ValueError) as exc:
@@ -309,6 +329,7 @@ def on_demand_report(
     )
     meta = _metadata(report, paths, time.perf_counter() - started)
     meta["report_id"] = report_id
+    _say_ignored_polls(context, engine, meta)
     return MaterializeResult(metadata=meta, check_results=_checks("on_demand_report", engine, report))
 
 

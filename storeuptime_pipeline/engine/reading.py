@@ -4,7 +4,8 @@ The CLI, the pandera schemas and the Postgres ingestion all call these functions
 timestamp, a status or a business-hours time is read the same way everywhere. A row that
 cannot be read is never fatal: it is left out and returned with its physical line number and
 a reason, so the caller can count it, print it or keep it in ``rejected_rows``. Only a file
-that cannot be read as a whole (missing, empty, not CSV, a required column missing) raises.
+that cannot be read as a whole (missing, empty, not CSV, a required column missing, timezones
+columns swapped) raises.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from storeuptime_pipeline.engine.limits import STORE_ID_MAX_CHARS, TimeLimits, time_limits
 
 Kind = Literal["status", "hours", "timezones"]
 KINDS: tuple[Kind, ...] = ("status", "hours", "timezones")
@@ -48,6 +51,17 @@ REJECT_COLUMNS = ["line", "column", "reason", "raw"]
 
 _STATUS_VALUES = {"active": True, "inactive": False}
 _MIN_TIMESTAMP_CHARS = len("YYYY-MM-DD HH:MM")
+#: C0 controls (NUL, tab, newline inside a quoted field ...), DEL and C1 controls: never part of an id.
+_CONTROL_CHARS = r"[\x{00}-\x{1f}\x{7f}-\x{9f}]"
+
+#: A timezones row whose store is listed again further down: kept out on purpose, not unreadable.
+SUPERSEDED_REASON = "duplicate store_id: a later row wins"
+EMPTY_ROW_REASON = "every field is empty"
+NOT_UTF8_REASON = "not UTF-8 text"
+#: Reasons that keep a row in ``rejected_rows`` for the record without counting it as unreadable:
+#: they do not add to a file's reject share (a timezones file met in issue 8 listed 271 stores twice,
+#: which would otherwise fail every load of it on the 1% limit).
+NOT_COUNTED_REASONS = frozenset({SUPERSEDED_REASON})
 
 
 class InputFileError(ValueError):
@@ -74,6 +88,15 @@ class ReadResult:
         """How many rows were left out for each reason, most frequent first."""
         counts = self.rejected["reason"].value_counts()
         return {str(k): int(v) for k, v in counts.items()}
+
+    @property
+    def rows_rejected(self) -> int:
+        """Rows left out because they could not be used: what a file's reject share counts.
+
+        A superseded row (a store listed again later in a snapshot) is in ``rejected`` so the
+        operator sees it, but it is the file saying what it means, not a broken row.
+        """
+        return int((~self.rejected["reason"].isin(NOT_COUNTED_REASONS)).sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,6 +136,58 @@ def parse_store_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     ids = pc.utf8_trim_whitespace(pc.fill_null(_arrow_text(values), ""))
     bad = pc.equal(ids, "").to_numpy(zero_copy_only=False)
     return _text_series(ids, values.index), pd.Series(bad, index=values.index)
+
+
+def _chunks(values: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+
+
+def _may_hold_control(values: pa.ChunkedArray | pa.Array) -> bool:
+    """A byte scan of the string data: no byte below 0x20, no 0x7f and no 0xc2 means no control.
+
+    Two reductions (min, max) settle printable ASCII, which real ids are: ~2 ms for the 1.75M
+    store ids of a real-size file, against 80 ms for a regular expression over every value. The
+    exact per-value match runs only when a byte raises a doubt (0xc2 leads every C1 control, and
+    also harmless characters such as U+00B0).
+    """
+    for chunk in _chunks(values):
+        buffers = chunk.buffers()
+        if len(buffers) < 3 or buffers[2] is None or buffers[2].size == 0:
+            continue
+        data = np.frombuffer(buffers[2], dtype=np.uint8)
+        if data.min() < 0x20:
+            return True
+        if data.max() >= 0x7F and (np.count_nonzero(data == 0x7F) or np.count_nonzero(data == 0xC2)):
+            return True
+    return False
+
+
+def _filled(values: pd.Series) -> pa.ChunkedArray | pa.Array:
+    text = _arrow_text(values)
+    return pc.fill_null(text, "") if text.null_count else text
+
+
+def has_control_characters(values: pd.Series) -> np.ndarray:
+    """True where a value holds a control character (NUL, a tab, DEL, ...); missing values: False."""
+    text = _filled(values)
+    if not _may_hold_control(text):
+        return np.zeros(len(values), dtype=bool)
+    return pc.match_substring_regex(text, _CONTROL_CHARS).to_numpy(zero_copy_only=False)
+
+
+def store_id_too_long(values: pd.Series) -> np.ndarray:
+    """True where a store id has more than STORE_ID_MAX_CHARS characters (a btree entry must fit)."""
+    text = _filled(values)
+    longest = pc.max(pc.binary_length(text)).as_py() if len(text) else None
+    if longest is None or longest <= STORE_ID_MAX_CHARS:  # bytes >= characters: nothing can be too long
+        return np.zeros(len(values), dtype=bool)
+    return pc.greater(pc.utf8_length(text), STORE_ID_MAX_CHARS).to_numpy(zero_copy_only=False)
+
+
+def parse_free_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Text kept as given (a timezone name): only a control character makes it unusable."""
+    text = _text_series(pc.utf8_trim_whitespace(_filled(values)), values.index)
+    return text, pd.Series(has_control_characters(text), index=values.index)
 
 
 def _status_code(value: object) -> int:
@@ -155,6 +230,18 @@ def parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     too_short = pc.less(pc.utf8_length(pc.utf8_trim_whitespace(text)), _MIN_TIMESTAMP_CHARS)
     bad = parsed.isna().to_numpy() | too_short.to_numpy(zero_copy_only=False)
     return parsed.astype("datetime64[us, UTC]"), pd.Series(bad, index=values.index)
+
+
+def timestamp_out_of_range(values: pd.Series, limits: TimeLimits | None = None) -> np.ndarray:
+    """True where a read (UTC, offset applied) instant lies outside the time limits; NaT: False.
+
+    Checked on the UTC instant, so ``2199-12-31T23:59:59-14:00`` (2200 in UTC) is out, and a poll
+    of year 9999, which Postgres would store but no report could compute with, never gets in.
+    """
+    lo, hi = (limits or time_limits()).bounds_us()
+    us = pd.DatetimeIndex(values).as_unit("us").asi8
+    known = ~pd.isna(values).to_numpy()
+    return known & ((us < lo) | (us > hi))
 
 
 def _day_number(value: object) -> int:
@@ -247,14 +334,15 @@ def _read_header(path: Path) -> list[str]:
         raise InputFileError(path, "is a directory, not a CSV file") from None
     if not head.strip():
         raise InputFileError(path, "the file is empty")
-    if b"\x00" in head:
+    # A NUL in the first line is a binary file (UTF-16, a zip, a spreadsheet); a NUL further down is
+    # that row's problem, rejected by the store_id / timezone rules while the rest of the file loads.
+    if b"\x00" in head.split(b"\n", 1)[0]:
         raise InputFileError(path, "not a CSV text file (binary content)")
+    # Only the header line must be UTF-8 here; a row with other bytes is rejected on its own.
     try:
-        text = head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if len(head) < 65_536 or exc.start < len(head) - 4:
-            raise InputFileError(path, "not a CSV text file (not UTF-8)") from None
-        text = head[: exc.start].decode("utf-8-sig")
+        text = head.split(b"\n", 1)[0].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputFileError(path, "not a CSV text file (not UTF-8)") from None
     first_line = text.splitlines()[0] if text.splitlines() else ""
     header = next(csv.reader([first_line]), [])
     if len(header) < 2:
@@ -318,22 +406,70 @@ def _physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> np
 
 
 def _raw_lines(path: Path, line_numbers: np.ndarray) -> list[str]:
-    """The text of a few physical lines (for rejected rows), found by newline offsets."""
+    """The text of a few physical lines (for rejected rows), found block by block.
+
+    Only the blocks holding a wanted line are split into lines: the one bad row of a 100 MB file
+    costs a newline count of the file (~0.1 s), not an index of every newline in memory (~1 s).
+    """
     if len(line_numbers) == 0:
         return []
-    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-    newlines = np.flatnonzero(data == 10)
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [len(data)]])
-    out = []
-    raw = data.tobytes()
-    for n in line_numbers:
-        i = int(n) - 1
-        if 0 <= i < len(starts):
-            out.append(raw[starts[i] : ends[i]].decode("utf-8", "replace").rstrip("\r"))
-        else:
-            out.append("")
-    return out
+    wanted = np.unique(np.asarray(line_numbers, dtype=np.int64))
+    found: dict[int, bytes] = {}
+    pos = int(np.searchsorted(wanted, 1))  # line numbers start at 1; 0 means unknown
+    first, carry = 1, b""  # `carry` is the unfinished line numbered `first`
+    with path.open("rb") as fh:
+        while pos < len(wanted):
+            block = fh.read(8 << 20)
+            if not block:
+                if wanted[pos] == first:  # the last line, without a final newline
+                    found[first] = carry
+                break
+            data = carry + block
+            end = data.rfind(b"\n") + 1
+            complete = data.count(b"\n", 0, end)
+            if complete and wanted[pos] < first + complete:
+                lines = data[:end].split(b"\n")
+                while pos < len(wanted) and wanted[pos] < first + complete:
+                    found[int(wanted[pos])] = lines[int(wanted[pos]) - first]
+                    pos += 1
+            first, carry = first + complete, data[end:]
+    return [found.get(int(n), b"").decode("utf-8", "replace").rstrip("\r") for n in line_numbers]
+
+
+def _as_utf8(table: pa.Table, names: list[str]) -> tuple[pa.Table, np.ndarray | None]:
+    """The binary columns as strings; rows holding bytes that are not UTF-8 are marked, not fatal.
+
+    Arrow's cast validates and keeps the buffers (as fast as reading strings directly); only a
+    chunk that fails it is decoded value by value. Returns the table and, when some row failed,
+    the name of the first failing column of each row ("" for a good row).
+    """
+    columns, first_bad = [], None
+    for name, column in zip(names, table.columns, strict=True):
+        chunks = []
+        for chunk in column.chunks:
+            try:
+                chunks.append(chunk.cast(pa.string()))
+                continue
+            except pa.ArrowInvalid:
+                pass
+            raw = chunk.to_pylist()
+            bad = np.array([not _is_utf8(v) for v in raw], dtype=bool)
+            chunks.append(pa.array([b.decode("utf-8", "replace") for b in raw], pa.string()))
+            if first_bad is None:
+                first_bad = np.full(len(table), "", dtype=object)
+            offset = sum(len(c) for c in chunks[:-1])
+            where = np.flatnonzero(bad) + offset
+            first_bad[where] = np.where(first_bad[where] == "", name, first_bad[where])
+        columns.append(pa.chunked_array(chunks, pa.string()))
+    return pa.table(columns, names=table.column_names), first_bad
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -364,7 +500,7 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
                     invalid_row_handler=on_invalid, ignore_empty_lines=False, newlines_in_values=True
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(header, pa.string()),
+                    column_types=dict.fromkeys(header, pa.binary()),  # UTF-8 is checked per row below
                     include_columns=[h for h in header if mapping[h] in wanted],
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
@@ -376,16 +512,33 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     table = read(threads=True)
     if bad_rows and any(n is None for n, _ in bad_rows):
         table = read(threads=False)  # only a single-threaded read knows the line numbers
+    table, not_utf8 = _as_utf8(table, [mapping[name] for name in table.column_names])
     frame = table.to_pandas().rename(columns=mapping)[list(wanted)]
     lines = _physical_line_numbers(path, len(frame), [n for n, _ in bad_rows if n is not None])
     frame.insert(0, "line", lines)
-    # A blank line reads as a row of empty fields; look at the other columns only where the first is empty.
+    encoding_rows = _rejects(np.zeros(0, dtype=np.int64), None, NOT_UTF8_REASON)
+    if not_utf8 is not None:
+        rows = not_utf8 != ""
+        encoding_rows = _rejects(lines[rows], None, NOT_UTF8_REASON)
+        encoding_rows["column"] = not_utf8[rows]
+        frame = frame.loc[~rows].reset_index(drop=True)
+    # A blank line reads as a row of empty fields, and so does a line of separators only (`,,`);
+    # look at the other columns only where the first is empty, and at the line only for such rows.
     blank = pc.equal(_arrow_text(frame[wanted[0]]), "").to_numpy(zero_copy_only=False)
     for col in wanted[1:]:
         if not blank.any():
             break
         blank &= frame[col].eq("").to_numpy(dtype=bool, na_value=False)
+    empty_rows = _rejects(np.zeros(0, dtype=np.int64), None, EMPTY_ROW_REASON)
     if blank.any():
+        blank_lines = frame["line"].to_numpy()[blank]
+        texts = _raw_lines(path, blank_lines)
+        # A line with separators (or quotes) is a row someone wrote with nothing in it: an operator
+        # wants it counted and shown. A line with nothing at all is layout, skipped silently.
+        written = np.array([bool(t.strip()) for t in texts], dtype=bool)
+        empty_rows = _rejects(
+            blank_lines[written], None, EMPTY_ROW_REASON, np.array(texts, dtype=object)[written]
+        )
         frame = frame.loc[~blank].reset_index(drop=True)
     field_errors = [(n, t) for n, t in bad_rows if t]
     rejects = _rejects(
@@ -394,18 +547,36 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
         f"wrong number of fields (expected {len(header)})",
         [t for _, t in field_errors],
     )
+    parts = [df for df in (rejects, empty_rows, encoding_rows) if len(df)]
+    rejects = pd.concat(parts, ignore_index=True) if parts else rejects
     if len(frame) == 0 and len(rejects) == 0:
         raise InputFileError(path, "the file has a header but no data rows")
     return frame, rejects
 
 
 @dataclass(frozen=True)
+class Check:
+    """A further condition on a column's read values: ``bad`` marks the rows to reject (NA: never)."""
+
+    reason: str
+    bad: Callable[[pd.Series], np.ndarray]
+
+
+@dataclass(frozen=True)
 class Rule:
-    """How one column is read: a parser returning (values, bad-row mask) and the reason for rejects."""
+    """How one column is read: a parser returning (values, bad-row mask) and the reason for rejects.
+
+    ``checks`` are limits on the values the parser accepted (an id too long to index, an instant
+    outside the time limits), each with its own reason, applied in order after the parser.
+    """
 
     column: str
     reason: str
     parse: Callable[[pd.Series], tuple[pd.Series, pd.Series]]
+    checks: tuple[Check, ...] = ()
+
+    def reasons(self) -> tuple[str, ...]:
+        return (self.reason, *(check.reason for check in self.checks))
 
 
 def parse_start_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -414,20 +585,45 @@ def parse_start_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return seconds, bad | seconds.eq(SECONDS_PER_DAY)
 
 
+def _time_range_reason() -> str:
+    try:
+        return f"timestamp outside {TimeLimits.from_env().describe()}"
+    except ValueError:  # a bad setting is reported when the limits are used, with its name
+        return "timestamp outside the accepted range"
+
+
+STORE_ID_RULE = Rule(
+    "store_id",
+    "empty store_id",
+    parse_store_ids,
+    checks=(
+        Check("control character in store_id", has_control_characters),
+        Check(f"store_id longer than {STORE_ID_MAX_CHARS} characters", store_id_too_long),
+    ),
+)
+
 #: Every per-row rule of every input, in the order a row is checked (the first failure is its reason).
 RULES: dict[Kind, tuple[Rule, ...]] = {
     "status": (
-        Rule("store_id", "empty store_id", parse_store_ids),
-        Rule("timestamp_utc", "unreadable timestamp", parse_timestamps),
+        STORE_ID_RULE,
+        Rule(
+            "timestamp_utc",
+            "unreadable timestamp",
+            parse_timestamps,
+            checks=(Check(_time_range_reason(), timestamp_out_of_range),),
+        ),
         Rule("status", "status is not active/inactive", parse_statuses),
     ),
     "hours": (
-        Rule("store_id", "empty store_id", parse_store_ids),
+        STORE_ID_RULE,
         Rule("day_of_week", "day of week is not an integer 0..6", parse_days),
         Rule("start_time_local", "impossible start time", parse_start_times),
         Rule("end_time_local", "impossible end time", parse_times_of_day),
     ),
-    "timezones": (Rule("store_id", "empty store_id", parse_store_ids),),
+    "timezones": (
+        STORE_ID_RULE,
+        Rule("timezone_str", "control character in timezone_str", parse_free_text),
+    ),
 }
 
 
@@ -443,6 +639,11 @@ def apply_rules(kind: Kind, frame: pd.DataFrame) -> tuple[dict[str, pd.Series], 
         if hit.any():
             parts.append(_rejects(frame["line"].to_numpy()[hit], rule.column, rule.reason))
         bad_any |= hit
+        for check in rule.checks:
+            hit = check.bad(values) & ~bad_any
+            if hit.any():
+                parts.append(_rejects(frame["line"].to_numpy()[hit], rule.column, check.reason))
+            bad_any |= hit
     rejects = pd.concat(parts, ignore_index=True) if parts else empty_rejects()
     return parsed, ~bad_any, rejects
 
@@ -488,15 +689,60 @@ def assemble(kind: Kind, frame: pd.DataFrame, parsed: dict[str, pd.Series], ok: 
             "timezone_defaulted": defaulted.to_numpy(),
         }
     )
-    # A store listed twice keeps its last row: a later line in a snapshot is the newer word.
-    duplicated = valid.duplicated("store_id", keep="last")
-    valid = valid.loc[~duplicated].reset_index(drop=True)
     notes = {
         "invalid_timezones": int(invalid.sum()),
         "empty_timezones": int((defaulted & ~invalid).sum()),
-        "duplicate_store_rows": int(duplicated.sum()),
     }
     return valid, notes
+
+
+def superseded_rows(
+    frame: pd.DataFrame, parsed: dict[str, pd.Series], ok: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """A store listed twice in a timezones snapshot keeps its last row: the later line is the newer word.
+
+    The earlier rows are left out with SUPERSEDED_REASON so ``rejected_rows`` shows them, not only
+    a count; returns the narrowed mask of rows to use and those rejects.
+    """
+    kept = np.flatnonzero(ok)
+    earlier = parsed["store_id"].iloc[kept].duplicated(keep="last").to_numpy()
+    if not earlier.any():
+        return ok, empty_rejects()
+    ok = ok.copy()
+    ok[kept[earlier]] = False
+    return ok, _rejects(frame["line"].to_numpy()[kept[earlier]], "store_id", SUPERSEDED_REASON)
+
+
+@cache
+def _zone_names() -> pa.Array:
+    return pa.array(sorted(zoneinfo.available_timezones()), pa.string())
+
+
+def _is_zone_name(values: pd.Series) -> np.ndarray:
+    text = pc.utf8_trim_whitespace(_filled(values))
+    return pc.is_in(text, value_set=_zone_names()).to_numpy(zero_copy_only=False)
+
+
+def _check_not_swapped(path: Path, frame: pd.DataFrame) -> None:
+    """Refuse a timezones file whose columns hold each other's values (store ids under timezone_str).
+
+    Read as given, such a file would reset every real store to America/Chicago and invent a store
+    per zone name; no row is individually wrong, so only the file as a whole can say it.
+    """
+    n = len(frame)
+    if n == 0:
+        return
+    id_is_zone = _is_zone_name(frame["store_id"])
+    if id_is_zone.sum() * 2 <= n or _is_zone_name(frame["timezone_str"]).sum() * 2 >= n:
+        return
+    ids = frame["store_id"]
+    example = _clean_text(ids[id_is_zone].iloc[0])
+    raise InputFileError(
+        path,
+        f"the columns look swapped: {int(id_is_zone.sum()):,} of {n:,} store_id values are timezone names "
+        f"(e.g. {example!r}) and most timezone_str values are not; the header must name the columns "
+        "in the file's order (store_id,timezone_str)",
+    )
 
 
 #: Another way to apply the rules (the pandera models): same contract as :func:`apply_rules`.
@@ -512,9 +758,14 @@ def read_input(path: str | Path, kind: Kind, screen: Screen | None = None) -> Re
     path = Path(path)
     frame, structural = read_csv_strings(path, kind)
     rows_read = len(frame) + len(structural)
+    if kind == "timezones":
+        _check_not_swapped(path, frame)
     parsed, ok, rejects = (screen or apply_rules)(kind, frame)
+    superseded = empty_rejects()
+    if kind == "timezones":
+        ok, superseded = superseded_rows(frame, parsed, ok)
     valid, notes = assemble(kind, frame, parsed, ok)
-    parts = [df for df in (structural, rejects) if len(df)]
+    parts = [df for df in (structural, rejects, superseded) if len(df)]
     if not parts:
         rejected = empty_rejects()
     else:
