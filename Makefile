@@ -4,18 +4,33 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 export STOREUPTIME_HOME ?= $(CURDIR)
 export DAGSTER_HOME ?= $(CURDIR)/.storeuptime/dagster_home
 
-.PHONY: install run test dev bench lint format clean db-stop
+.PHONY: install run test dev bench lint format clean db-stop lock lock-check
 
-$(STAMP): pyproject.toml
+# Exactly the locked set (hashes checked, nothing resolved), then the project itself on top with no
+# dependencies of its own; whatever else an older install left in .venv is removed.
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) .ci/lockfile.py check
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	@extra="$$($(BIN)/python .ci/lockfile.py unlocked)" && if [ -n "$$extra" ]; then \
+		echo "removing packages not in $(LOCK): $$extra"; $(BIN)/python -m pip uninstall --quiet -y $$extra; fi
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve pyproject.toml into requirements.lock (after changing a dependency); current pins are kept
+# unless named: `make lock UPGRADE="pandas pyarrow"`, or `make lock UPGRADE=all`.
+lock:
+	$(PYTHON) .ci/lockfile.py update $(UPGRADE)
+
+lock-check:
+	@$(PYTHON) .ci/lockfile.py check
 
 run: install
 	$(BIN)/storeuptime demo
