@@ -369,6 +369,12 @@ def _backfill_in_process(start: str, end: str) -> int:
     return 0
 
 
+def _verbose_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print Dagster's run log (with traces) on the console"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storeuptime", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -403,16 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="load the CSV files of a folder into Postgres through Dagster")
     ingest.add_argument("--data", help="folder of CSV files (default: the landing folder)")
+    _verbose_flag(ingest)
     ingest.set_defaults(func=cmd_ingest)
 
     run = sub.add_parser("run", help="the whole pipeline through Dagster: ingest a folder, then the report")
     run.add_argument("--data", required=True, help="folder of CSV files")
     run.add_argument("--out", required=True, help="where to write the report CSV")
     run.add_argument("--as-of", help="report instant (UTC unless an offset is given); default: latest poll")
+    _verbose_flag(run)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="what `make run` does: demo data if needed, pipeline, summary")
     demo.add_argument("--stores", type=int, default=2000, help="stores in the generated demo data set")
+    _verbose_flag(demo)
     demo.set_defaults(func=cmd_demo)
 
     backfill = sub.add_parser(
@@ -431,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the range here as one run of uptime_report_job (no webserver or daemon needed)",
     )
+    _verbose_flag(backfill)
     backfill.set_defaults(func=cmd_backfill)
 
     dev = sub.add_parser("dev", help="the Dagster UI + daemon and the report API (what `make dev` runs)")
@@ -445,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        from storeuptime_pipeline.local_runs import show_run_logs
+
+        show_run_logs(True)
     try:
         return int(args.func(args) or 0)
     except InputFileError as exc:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import text
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.execution.api import execute_run
@@ -33,6 +32,7 @@ from dagster._core.remote_representation.code_location import CodeLocation
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.hosted_user_process import recon_job_from_origin
+from sqlalchemy import text
 
 from storeuptime_pipeline import settings
 from storeuptime_pipeline.assets.ingest import ASSET_OF_KIND
@@ -45,8 +45,18 @@ from storeuptime_pipeline.run_records import get_report
 #: The code location's name in workspace.yaml and deploy/workspace.docker.yaml: a run re-executes there.
 LOCATION_NAME = "storeuptime"
 DEFINITIONS_MODULE = "storeuptime_pipeline.definitions"
-#: In-process runs log only warnings to the console: the CLI prints its own progress lines.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: In-process runs keep the console to the CLI's own lines (progress, a one-line reason on failure):
+#: Dagster's log, with traces, is in the run's event log in the UI, or on the console with --verbose.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+VERBOSE = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+_console = {"logging": QUIET}
+
+
+def show_run_logs(verbose: bool) -> None:
+    """Whether the runs of this process print Dagster's log (``--verbose``) or stay quiet."""
+    _console["logging"] = VERBOSE if verbose else QUIET
+
+
 #: Every run the CLI starts carries this tag (the UI can filter on it).
 CLI_TAGS = {"storeuptime/source": "cli"}
 #: Snapshots before polls, so a report right after the load sees the hours and timezones.
@@ -181,7 +191,7 @@ def ingest_folder(folder: Path) -> Iterator[FileIngested]:
             run_config = {
                 "ops": {asset_name: {"config": {"files": [file.path.name]}}},
                 "resources": {"landing": {"config": {"path": str(folder.resolve())}}},
-                **QUIET,
+                **_console["logging"],
             }
             result = jobs.execute(
                 ingest_job.name,
@@ -199,7 +209,7 @@ def ingest_folder(folder: Path) -> Iterator[FileIngested]:
 
 def report_now(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
     """The on-demand report as of ``as_of`` (default: the latest poll); its as-of, CSV and run id."""
-    run_config = {"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}, **QUIET}
+    run_config = {"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}, **_console["logging"]}
     with LocalJobs() as jobs:
         result = jobs.execute(on_demand_report_job.name, run_config, tags={})
     if not result.success:
@@ -229,7 +239,7 @@ def backfill_in_process(start: str, end: str) -> BackfillDone:
     started = time.perf_counter()
     tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
     with LocalJobs() as jobs:
-        result = jobs.execute(uptime_report_job.name, QUIET, tags=tags)
+        result = jobs.execute(uptime_report_job.name, _console["logging"], tags=tags)
     if not result.success:
         raise RunFailed(f"backfill failed: {failure_message(result)} (run {result.run_id})")
     return BackfillDone(result.run_id, count, time.perf_counter() - started)
@@ -277,6 +287,7 @@ __all__ = [
     "failure_message",
     "ingest_folder",
     "report_now",
+    "show_run_logs",
     "stores_without_polls",
     "webserver_url",
 ]

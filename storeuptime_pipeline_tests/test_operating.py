@@ -167,6 +167,28 @@ def test_dagster_home_gets_the_current_dagster_yaml_and_an_absolute_path(
     assert (own / "dagster.yaml").read_text() == "own: true\n"
 
 
+def test_a_failed_cli_run_says_why_in_one_line_and_the_trace_only_with_verbose(
+    database_url: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "store_status.csv").write_text("store_id,timestamp_utc\n1,2023-01-22 12:00:00 UTC\n")
+    env = {
+        **os.environ,
+        DATABASE_URL_ENV: database_url,
+        HOME_ENV: str(tmp_path),
+        DAGSTER_HOME_ENV: str(tmp_path / "dagster_home"),
+    }
+    command = [str(BIN / "storeuptime"), "ingest", "--data", str(bad)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert "missing required column(s) status" in line and RUN_ID.search(line), line
+    assert "Stack Trace" not in done.stdout + done.stderr
+    verbose = subprocess.run([*command, "--verbose"], env=env, capture_output=True, text=True, timeout=300)
+    assert verbose.returncode == 1 and "Stack Trace" in verbose.stdout + verbose.stderr
+
+
 @pytest.fixture(scope="module")
 def dev(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     work = tmp_path_factory.mktemp("dev")
