@@ -38,6 +38,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Other ports: STOREUPTIME_UI_PORT=3011 STOREUPTIME_API_PORT=8011 make dev (the API follows the UI port).
 dev: install
 	$(BIN)/storeuptime dev
 

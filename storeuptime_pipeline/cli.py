@@ -7,10 +7,13 @@ Commands that need Dagster or the database import them lazily, so ``storeuptime 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -139,9 +142,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest_folder(
-    folder: Path, *, accept_rejects: bool = False, force: bool = False, verbose: bool = False
-) -> int:
+def _ingest_folder(folder: Path, *, accept_rejects: bool = False, force: bool = False) -> int:
     """Ingest every file of the folder through Dagster, one line per file; returns how many files.
 
     A failed file is one line on stderr with its cause; the others are still ingested, and the
@@ -152,7 +153,7 @@ def _ingest_folder(
     _print_skipped(scan_folder(folder).skipped)
     total = len(landed_files(folder))
     failed = 0
-    steps = ingest_folder(folder, accept_rejects=accept_rejects, force=force, verbose=verbose)
+    steps = ingest_folder(folder, accept_rejects=accept_rejects, force=force)
     for done, step in enumerate(steps, start=1):
         name = step.file.path.name
         if step.error is not None:
@@ -168,7 +169,7 @@ def _ingest_folder(
                 f"{meta.get('rows_read', 0):,} rows read, {meta.get('rows_loaded', 0):,} loaded, "
                 f"{meta.get('rows_rejected', 0):,} rejected, {meta.get('rows_changed', 0):,} changed"
             )
-        print(f"[{done}/{total}] {name}: {detail} ({step.seconds:.1f} s, run {step.run_id[:8]})")
+        print(f"[{done}/{total}] {name}: {detail} ({step.seconds:.1f} s, {_run_ref(step.run_id)})")
     if failed:
         raise SystemExit(1)
     return total
@@ -179,7 +180,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     prepare_environment()
     folder = Path(args.data) if args.data else _settings().data_dir()
-    count = _ingest_folder(folder, accept_rejects=args.accept_rejects, force=args.force, verbose=args.verbose)
+    count = _ingest_folder(folder, accept_rejects=args.accept_rejects, force=args.force)
     print(f"Ingested {count} file(s) from {folder}")
     return 0
 
@@ -190,19 +191,41 @@ def _settings():
     return settings
 
 
-def _on_demand(as_of: str | None, verbose: bool = False) -> tuple[pd.Timestamp, Path, str]:
+@functools.cache
+def _ui_url() -> str | None:
+    """The webserver's URL when one answers (checked once per command), for links to runs."""
+    from storeuptime_pipeline.local_runs import webserver_url
+
+    return webserver_url()
+
+
+def _run_ref(run_id: str) -> str:
+    """``run <full id>``, plus its page in the Dagster UI when a webserver is up."""
+    url = _ui_url()
+    return f"run {run_id}" + (f" {url}/runs/{run_id}" if url else "")
+
+
+def _on_demand(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
     from storeuptime_pipeline.local_runs import RunFailed, report_now
 
     try:
-        return report_now(as_of, verbose=verbose)
+        return report_now(as_of)
     except RunFailed as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(1) from None
 
 
-def _print_summary(csv_path: Path) -> None:
+def _print_summary(csv_path: Path, as_of: pd.Timestamp) -> None:
+    from storeuptime_pipeline.local_runs import stores_without_polls
+
     report = pd.read_csv(csv_path, dtype={"store_id": str})
-    print(f"  stores: {len(report):,}")
+    known, silent = stores_without_polls(as_of)
+    why = (
+        f" of {known:,} known; {silent:,} have no poll at or before {as_of.isoformat()}, so no row"
+        if silent
+        else ""
+    )
+    print(f"  stores: {len(report):,}{why}")
     for window, unit in (("hour", "min"), ("day", "h"), ("week", "h")):
         up, down = report[f"uptime_last_{window}"].sum(), report[f"downtime_last_{window}"].sum()
         share = up / (up + down) if up + down else 1.0
@@ -219,16 +242,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _as_of_arg(args.as_of)
     url = prepare_environment()
     print(f"Database: {_redacted(url)}")
-    _ingest_folder(
-        Path(args.data), accept_rejects=args.accept_rejects, force=args.force, verbose=args.verbose
-    )
-    as_of, csv_path, run_id = _on_demand(args.as_of, args.verbose)
+    _ingest_folder(Path(args.data), accept_rejects=args.accept_rejects, force=args.force)
+    as_of, csv_path, run_id = _on_demand(args.as_of)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.resolve() != csv_path.resolve():
         out.write_bytes(csv_path.read_bytes())
-    print(f"Report as of {as_of.isoformat()} (run {run_id[:8]}) -> {out}")
-    _print_summary(out)
+    print(f"Report as of {as_of.isoformat()} ({_run_ref(run_id)}) -> {out}")
+    _print_summary(out, as_of)
     return 0
 
 
@@ -256,40 +277,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Landing folder: {folder}")
     _ingest_folder(folder)
     as_of, csv_path, run_id = _on_demand(None)
-    print(f"\nReport as of {as_of.isoformat()} (Dagster run {run_id})")
-    _print_summary(csv_path)
+    print(f"\nReport as of {as_of.isoformat()} (Dagster {_run_ref(run_id)})")
+    _print_summary(csv_path, as_of)
     print(f"\nThe report CSV: {csv_path}")
     print(f"Every hourly report goes to {settings.reports_dir()} and the uptime_report table.")
-    print("See the runs in the Dagster UI: make dev, then open http://127.0.0.1:3000")
+    print(f"See the runs in the Dagster UI: make dev, then open {settings.dagster_url()}/runs")
     return 0
 
 
+#: `dagster dev` warns that it is superseded by `dg dev` (package dagster-dg-cli, not installed: it
+#: brings ~27 more packages), which runs the very same `dev_command_impl`; nothing to act on, so hidden.
+_DEV_WARNING_FILTER = "ignore:Function `dev_command` is superseded"
+
+
+def dev_ports(ui_port: int | None, api_port: int | None) -> tuple[int, int, str]:
+    """The UI port, the API port and the webserver URL the API launches through, consistent.
+
+    Flags win over STOREUPTIME_UI_PORT / STOREUPTIME_API_PORT; the URL follows the UI port unless
+    STOREUPTIME_DAGSTER_URL is set, and a local URL on another port than the UI's is refused (the
+    API would launch every run into nowhere and answer 503).
+    """
+    settings = _settings()
+    ui = ui_port or settings.ui_port()
+    api = api_port or settings.api_bind()[1]
+    configured = os.environ.get(settings.DAGSTER_GRAPHQL_URL_ENV)
+    url = (configured or f"http://127.0.0.1:{ui}").rstrip("/")
+    if configured and settings.is_local_url(url) and urlsplit(url).port != ui:
+        raise SystemExit(
+            f"storeuptime dev: {settings.DAGSTER_GRAPHQL_URL_ENV}={configured} but the UI listens on port {ui}; "
+            f"set only {settings.UI_PORT_ENV} (the URL follows it) or make the two agree"
+        )
+    return ui, api, url
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
-    """``make dev``: the Dagster UI and daemon (dagster dev) and the report API, until Ctrl-C."""
-    import os
+    """``make dev``: the Dagster UI and daemon (dagster dev) and the report API, until Ctrl-C or SIGTERM."""
     import signal
     import subprocess
 
+    from storeuptime_pipeline.db.embedded import HOME_ENV, project_root
     from storeuptime_pipeline.instance import prepare_environment
 
     settings = _settings()
+    ui_port, api_port, dagster_url = dev_ports(args.port, args.api_port)
     prepare_environment()
     settings.data_dir().mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault(settings.DAGSTER_GRAPHQL_URL_ENV, f"http://127.0.0.1:{args.port}")
+    os.environ[HOME_ENV] = str(project_root())  # dagster dev runs in DAGSTER_HOME, not here
+    os.environ[settings.DAGSTER_GRAPHQL_URL_ENV] = dagster_url
     bin_dir = Path(sys.executable).parent
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "storeuptime_pipeline.definitions"]
-    commands = [
-        [str(bin_dir / "dagster"), "dev", *target, "-h", "127.0.0.1", "-p", str(args.port)],
-        [str(bin_dir / "storeuptime"), "api", "--host", "127.0.0.1", "--port", str(args.api_port)],
+    dev_env = dict(os.environ)
+    dev_env["PYTHONWARNINGS"] = ",".join(
+        filter(None, [os.environ.get("PYTHONWARNINGS"), _DEV_WARNING_FILTER])
+    )
+    # Started in DAGSTER_HOME: run from a folder holding another dagster.yaml (the project's), dagster
+    # dev warns that that file is ignored; DAGSTER_HOME holds the copy actually used.
+    dagster_dev = [str(bin_dir / "dagster"), "dev", *target, "-h", "127.0.0.1", "-p", str(ui_port)]
+    api = [str(bin_dir / "storeuptime"), "api", "--host", "127.0.0.1", "--port", str(api_port)]
+    procs = [
+        subprocess.Popen(dagster_dev, start_new_session=True, env=dev_env, cwd=os.environ["DAGSTER_HOME"]),
+        subprocess.Popen(api, start_new_session=True),
     ]
-    procs = [subprocess.Popen(c, start_new_session=True) for c in commands]
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # a SIGTERM (service manager, kill) cleans up like Ctrl-C
 
     signal.signal(signal.SIGTERM, stop)
-    print(f"Dagster UI: http://127.0.0.1:{args.port}   API: http://127.0.0.1:{args.api_port}/docs")
+    print(f"Dagster UI: http://127.0.0.1:{ui_port}   API: http://127.0.0.1:{api_port}/docs")
     print(f"Drop CSV files into {settings.data_dir()}; Ctrl-C stops everything.")
     try:
         while all(p.poll() is None for p in procs):
@@ -309,6 +364,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
+    if args.in_process:
+        return _backfill_in_process(args.start, args.end)
     from storeuptime_pipeline.backfill import BackfillError, launch_report_backfill
 
     url = args.dagster_url or _settings().dagster_url()
@@ -323,6 +380,28 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backfill_in_process(start: str, end: str) -> int:
+    """One ``uptime_report_job`` run over the range, here: no webserver or daemon needed."""
+    from storeuptime_pipeline.instance import prepare_environment
+    from storeuptime_pipeline.local_runs import RunFailed, backfill_in_process
+
+    prepare_environment()
+    print(f"Backfilling uptime_report {start} .. {end} in one run, in this process")
+    try:
+        done = backfill_in_process(start, end)
+    except RunFailed as exc:
+        print(f"storeuptime backfill: {exc}", file=sys.stderr)
+        return 1
+    print(f"{done.partitions:,} partition(s) materialized in {done.seconds:.1f} s ({_run_ref(done.run_id)})")
+    return 0
+
+
+def _verbose_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print Dagster's run log (with traces) on the console"
+    )
+
+
 def _add_ingest_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--accept-rejects",
@@ -332,7 +411,7 @@ def _add_ingest_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="load status files again even if their content was loaded"
     )
-    parser.add_argument("--verbose", action="store_true", help="show Dagster's log and stack traces")
+    _verbose_flag(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -381,10 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="what `make run` does: demo data if needed, pipeline, summary")
     demo.add_argument("--stores", type=int, default=2000, help="stores in the generated demo data set")
+    _verbose_flag(demo)
     demo.set_defaults(func=cmd_demo)
 
     backfill = sub.add_parser(
-        "backfill", help="backfill hourly report partitions (one run) through the webserver"
+        "backfill",
+        help="backfill hourly report partitions in one run (through the webserver, or --in-process)",
     )
     backfill.add_argument(
         "--from", dest="start", required=True, help="first partition, e.g. 2023-01-18-00:00"
@@ -393,11 +474,17 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--dagster-url", help="webserver (default STOREUPTIME_DAGSTER_URL or 127.0.0.1:3000)"
     )
+    backfill.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the range here as one run of uptime_report_job (no webserver or daemon needed)",
+    )
+    _verbose_flag(backfill)
     backfill.set_defaults(func=cmd_backfill)
 
     dev = sub.add_parser("dev", help="the Dagster UI + daemon and the report API (what `make dev` runs)")
-    dev.add_argument("--port", type=int, default=3000)
-    dev.add_argument("--api-port", type=int, default=8000)
+    dev.add_argument("--port", type=int, help="Dagster UI port (default $STOREUPTIME_UI_PORT or 3000)")
+    dev.add_argument("--api-port", type=int, help="report API port (default $STOREUPTIME_API_PORT or 8000)")
     dev.set_defaults(func=cmd_dev)
 
     add_api_parser(sub)
@@ -407,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        from storeuptime_pipeline.local_runs import show_run_logs
+
+        show_run_logs(True)
     try:
         return int(args.func(args) or 0)
     except (InputFileError, InstantError) as exc:

@@ -27,20 +27,24 @@ def instance_yaml() -> Path:
 
 
 def dagster_home() -> Path:
-    """DAGSTER_HOME if set (deployments); else .storeuptime/dagster_home with the project's dagster.yaml."""
+    """DAGSTER_HOME if set (deployments), else .storeuptime/dagster_home; absolute, so that every child
+    process (webserver, daemon, run workers, started in other folders) names the same folder.
+
+    The project's own folder (the default, which the Makefile also exports) always gets the current
+    dagster.yaml: a stale copy would silently keep an old instance configuration. A folder chosen
+    elsewhere gets the project's file only when it has none; its own dagster.yaml is kept.
+    """
+    default = (project_root() / ".storeuptime" / "dagster_home").resolve()
     configured = os.environ.get(DAGSTER_HOME_ENV)
-    if configured:
-        home = Path(configured)
-        home.mkdir(parents=True, exist_ok=True)
-        if not (home / "dagster.yaml").exists():
-            shutil.copyfile(instance_yaml(), home / "dagster.yaml")
-        return home
-    home = project_root() / ".storeuptime" / "dagster_home"
+    home = Path(configured).expanduser().resolve() if configured else default
     home.mkdir(parents=True, exist_ok=True)
-    source = instance_yaml()
     target = home / "dagster.yaml"
-    if not target.exists() or target.read_bytes() != source.read_bytes():
-        shutil.copyfile(source, target)
+    if not target.exists():
+        shutil.copyfile(instance_yaml(), target)
+    elif home == default:
+        source = instance_yaml()
+        if target.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, target)
     return home
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, MAX_CONCURRENT_RUNS_ENV
 from storeuptime_pipeline.db.embedded import HOME_ENV, project_root
@@ -21,11 +22,13 @@ SENSOR_INTERVAL_ENV = "STOREUPTIME_SENSOR_INTERVAL_SECONDS"
 FILE_SETTLE_ENV = "STOREUPTIME_FILE_SETTLE_SECONDS"
 API_HOST_ENV = "STOREUPTIME_API_HOST"
 API_PORT_ENV = "STOREUPTIME_API_PORT"
+UI_PORT_ENV = "STOREUPTIME_UI_PORT"
 DAGSTER_GRAPHQL_URL_ENV = "STOREUPTIME_DAGSTER_URL"
 FEED_FAIL_HOURS_ENV = "STOREUPTIME_FEED_FAIL_HOURS"
 FEED_WARN_HOURS_ENV = "STOREUPTIME_FEED_WARN_HOURS"
 
 DEFAULT_PARTITIONS_START = "2023-01-18-00:00"
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 #: Read by the code (here or in db/); the compose file may set only these (plus Dagster's own).
 KNOWN_ENV = {
@@ -39,6 +42,7 @@ KNOWN_ENV = {
     FILE_SETTLE_ENV,
     API_HOST_ENV,
     API_PORT_ENV,
+    UI_PORT_ENV,
     DAGSTER_GRAPHQL_URL_ENV,
     FEED_FAIL_HOURS_ENV,
     FEED_WARN_HOURS_ENV,
@@ -83,9 +87,26 @@ def home() -> Path:
     return project_root()
 
 
+def ui_port() -> int:
+    """Where ``storeuptime dev`` serves the Dagster UI: STOREUPTIME_UI_PORT, else the port of a local
+    STOREUPTIME_DAGSTER_URL (so setting only the URL moves the UI there too), else 3000."""
+    configured = os.environ.get(UI_PORT_ENV)
+    if configured:
+        return int(configured)
+    url = urlsplit(os.environ.get(DAGSTER_GRAPHQL_URL_ENV) or "")
+    if url.hostname in _LOCAL_HOSTS and url.port:
+        return url.port
+    return 3000
+
+
 def dagster_url() -> str:
-    """The Dagster webserver the API and ``storeuptime backfill`` talk to."""
-    return (os.environ.get(DAGSTER_GRAPHQL_URL_ENV) or "http://127.0.0.1:3000").rstrip("/")
+    """The Dagster webserver the API and ``storeuptime backfill`` talk to: STOREUPTIME_DAGSTER_URL,
+    else the local UI port's."""
+    return (os.environ.get(DAGSTER_GRAPHQL_URL_ENV) or f"http://127.0.0.1:{ui_port()}").rstrip("/")
+
+
+def is_local_url(url: str) -> bool:
+    return urlsplit(url).hostname in _LOCAL_HOSTS
 
 
 def feed_fail_window() -> timedelta:

@@ -19,6 +19,7 @@ from dagster import DagsterInstance
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
@@ -164,7 +165,9 @@ def create_app(
     """The API; collaborators left out are found from the environment on first use."""
     backends = Backends(database_url, instance, launcher, dagster_url)
     statuses = ReportStatuses(backends.engine, backends.instance)
-    app = FastAPI(
+    # /docs and /redoc from the Swagger UI and ReDoc files fastapi-offline ships: no CDN, so they work
+    # on a machine without internet.
+    app = FastAPIOffline(
         title="storeuptime report API",
         version="1.0.0",
         description="Trigger an uptime report (a Dagster run), poll for it, download it as CSV.",
@@ -223,14 +226,20 @@ def create_app(
     @app.get(
         "/healthz",
         response_model=Health,
-        responses={503: {"model": Health, "description": "Database or Dagster instance unreachable"}},
-        summary="Whether the database and the Dagster instance answer",
+        responses={
+            503: {
+                "model": Health,
+                "description": "Database, Dagster instance or webserver unreachable (the failing one has ok: false)",
+            }
+        },
+        summary="Whether the database, the Dagster instance and the webserver (which starts the runs) answer",
     )
     def healthz() -> JSONResponse:
         database = _check(lambda: _ping_database(backends.engine()))
         dagster = _check(lambda: _ping_instance(backends.instance()))
         webserver = _check(lambda: backends.launcher().reachable())
-        ok = database.ok and dagster.ok
+        # Without the webserver every trigger answers 503: the API is not healthy then either.
+        ok = database.ok and dagster.ok and webserver.ok
         health = Health(
             status="ok" if ok else "unavailable",
             database=database,

@@ -61,7 +61,7 @@ class ComponentHealth(BaseModel):
 
 
 class Health(BaseModel):
-    """``ok`` when the database and the Dagster instance answer; the webserver is informational."""
+    """``ok`` when the database, the Dagster instance and the webserver (which starts the runs) answer."""
 
     status: Literal["ok", "unavailable"]
     database: ComponentHealth
