@@ -194,4 +194,4 @@ def test_fifty_concurrent_triggers_all_complete_correct_and_unmixed(live: Live) 
         run = by_report[report_id]
         assert run.status == DagsterRunStatus.SUCCESS
         config = run.run_config["ops"]["on_demand_report"]["config"]
-        assert config == {"report_id": report_id, "as_of": parse_as_of(as_of) or ""}
+        assert config == {"report_id": report_id, "as_of": parse_as_of(as_of or None) or ""}
