@@ -61,9 +61,7 @@ _REQUIRED_VALUES = {"POSTGRES_PASSWORD": "from-dot-env"}
 def _interpolate(value: str) -> str:
     """Compose's ``${VAR:-default}`` with the default (what a fresh checkout without .env gets),
     and ``${VAR:?message}`` with the value a ``.env`` file would set."""
-    value = re.sub(
-        r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), str(value)
-    )
+    value = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), str(value))
     return re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: _REQUIRED_VALUES[m.group(1)], value)
 
 
