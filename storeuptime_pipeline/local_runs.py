@@ -20,6 +20,7 @@ from storeuptime_pipeline.checks import INGEST_CHECKS
 from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.engine.reading import InputFileError
 from storeuptime_pipeline.resources import DatabaseResource, LandedFile, LandingFolderResource
+from storeuptime_pipeline.run_launcher import worker_tags
 from storeuptime_pipeline.run_records import get_report
 
 #: In-process runs log only warnings to the console: the CLI prints its own progress lines.
@@ -74,7 +75,8 @@ def ingest_folder(folder: Path) -> Iterator[FileIngested]:
             instance=instance,
             resources=resources(landing=str(folder)),
             run_config={"ops": {asset_name: {"config": {"files": [file.path.name]}}}, **QUIET},
-            tags={"storeuptime/file": file.path.name, "storeuptime/source": "cli"},
+            # worker_tags: if this process is killed, run monitoring can tell the run is dead.
+            tags={"storeuptime/file": file.path.name, "storeuptime/source": "cli", **worker_tags()},
             raise_on_error=False,
         )
         if not result.success:
@@ -92,7 +94,7 @@ def report_now(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
         instance=DagsterInstance.get(),
         resources=resources(),
         run_config={"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}, **QUIET},
-        tags={"storeuptime/source": "cli"},
+        tags={"storeuptime/source": "cli", **worker_tags()},
         raise_on_error=False,
     )
     if not result.success:
