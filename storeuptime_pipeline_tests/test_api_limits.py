@@ -19,7 +19,6 @@ from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from fastapi.testclient import TestClient
 
-from storeuptime_pipeline import settings
 from storeuptime_pipeline.api.app import create_app
 from storeuptime_pipeline.api.launcher import REPORT_ID_TAG, run_config
 from storeuptime_pipeline.api.server import serving
@@ -72,7 +71,7 @@ def database(admin_url: str) -> Iterator[str]:
 def test_trigger_is_refused_with_429_and_retry_after_while_the_queue_is_full(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(settings.API_MAX_QUEUED_ENV, "3")
+    monkeypatch.setenv("STOREUPTIME_API_MAX_QUEUED", "3")
     with DagsterInstance.ephemeral() as instance:
         launcher = QueueingLauncher(instance)
         with TestClient(create_app(database_url=database, instance=instance, launcher=launcher)) as client:
@@ -131,7 +130,7 @@ def test_half_open_connections_are_closed_after_the_header_timeout(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Six clients that never finish their headers (the reported attack) are disconnected."""
-    monkeypatch.setenv(settings.API_HEADER_TIMEOUT_ENV, "1")
+    monkeypatch.setenv("STOREUPTIME_API_HEADER_TIMEOUT_SECONDS", "1")
     with DagsterInstance.ephemeral() as instance:
         app = create_app(database_url=database, instance=instance, launcher=QueueingLauncher(instance))
         with serving(app) as url:
@@ -156,7 +155,7 @@ def test_half_open_connections_are_closed_after_the_header_timeout(
 def test_connections_beyond_the_limit_are_answered_503(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(settings.API_MAX_CONNECTIONS_ENV, "2")
+    monkeypatch.setenv("STOREUPTIME_API_MAX_CONNECTIONS", "2")
     with DagsterInstance.ephemeral() as instance:
         app = create_app(database_url=database, instance=instance, launcher=QueueingLauncher(instance))
         with serving(app) as url:
