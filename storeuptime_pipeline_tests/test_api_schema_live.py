@@ -86,6 +86,14 @@ def test_a_live_report_conforms_to_the_document_while_running_and_when_complete(
         time.sleep(0.5)
 
 
+@pytest.mark.parametrize("as_of", ["", "  ", "yesterday", "0999-12-31T00:00:00Z", "2023-02-30T00:00:00Z"])
+def test_as_of_outside_its_pattern_is_422_on_the_live_stack(live_schema, as_of: str) -> None:
+    """Negative cases schemathesis does not reliably draw (it never drew the empty string)."""
+    case = live_schema["/trigger_report"]["POST"].Case(query={"as_of": as_of})
+    response = case.call_and_validate(timeout=60)
+    assert response.status_code == 422, (as_of, response.text)
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("path", list(EXAMPLES))
 def test_generated_requests_on_the_live_stack_get_documented_answers(
