@@ -67,7 +67,8 @@ def live(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         dagster_stack(url, workdir / "stack", max_concurrent_runs=MAX_CONCURRENT_RUNS) as stack,
     ):
         instance = stack.instance()
-        app = create_app(database_url=url, instance=instance, dagster_url=stack.url)
+        # 50 triggers at once must all be accepted here: above the default queue limit (20).
+        app = create_app(database_url=url, instance=instance, dagster_url=stack.url, max_queued=60)
         try:
             with serving(app) as api:
                 yield Live(stack, api, get_engine(url), data, workdir, {})
