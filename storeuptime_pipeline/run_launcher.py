@@ -30,8 +30,8 @@ from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, Worke
 
 WORKER_HOST_TAG = "storeuptime/worker_host"
 WORKER_PID_TAG = "storeuptime/worker_pid"
-#: A process created this long after the run started cannot be its worker (pid reused).
-_PID_REUSE_SLACK_S = 1.0
+#: A process created more than this after the run started cannot be its worker (pid reused).
+_PID_REUSE_SLACK_S = 2.0  # psutil derives create times from the boot time, in whole seconds
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
 
 
