@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -210,13 +211,13 @@ def create_app(
     )
     def trigger_report(as_of: AsOf = None) -> TriggerResponse | Response:
         try:
-            with gate.admit():
-                return _start_report(as_of)
+            with gate.admit() as launched:
+                return _start_report(as_of, launched)
         except QueueFull as exc:
             headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
 
-    def _start_report(as_of: str | None) -> TriggerResponse | PlainTextResponse:
+    def _start_report(as_of: str | None, launched: Callable[[], None]) -> TriggerResponse | PlainTextResponse:
         report_id = uuid.uuid4().hex
         engine = backends.engine()
         as_of_ts = pd.Timestamp(as_of) if as_of else None
@@ -224,6 +225,7 @@ def create_app(
         record_report(engine, report_id, None, status="queued", as_of=as_of_ts)
         try:
             run_id = backends.launcher().launch(report_id, as_of or "")
+            launched()  # queued in Dagster now: counted there
         except LaunchError as exc:
             record_report(engine, report_id, None, status="failed", error=f"not started: {exc}")
             return PlainTextResponse(f"could not start the report: {exc}", status_code=503)

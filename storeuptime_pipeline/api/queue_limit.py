@@ -44,8 +44,12 @@ class TriggerGate:
         return self._instance().get_runs_count(filters)
 
     @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Raise :class:`QueueFull` when the queue is full; else hold a place while launching."""
+    def admit(self) -> Iterator[Callable[[], None]]:
+        """Raise :class:`QueueFull` when the queue is full; else hold a place while launching.
+
+        Yields ``launched``, to call once the webserver has queued the run: from then on Dagster's
+        count holds it, and counting it twice would refuse triggers below the limit.
+        """
         limit = self._limit()
         queued = self.queued_runs()
         with self._lock:
@@ -53,8 +57,16 @@ class TriggerGate:
             if waiting >= limit:
                 raise QueueFull(waiting, limit)
             self._in_flight += 1
-        try:
-            yield
-        finally:
+        held = True
+
+        def launched() -> None:
+            nonlocal held
             with self._lock:
-                self._in_flight -= 1
+                if held:
+                    self._in_flight -= 1
+                    held = False
+
+        try:
+            yield launched
+        finally:
+            launched()
