@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from storeuptime_pipeline.api.server import add_parser as add_api_parser
+from storeuptime_pipeline.db.errors import EmbeddedServerError
 from storeuptime_pipeline.engine.limits import InstantError, parse_as_of
 from storeuptime_pipeline.engine.reading import InputFileError, ReadResult, read_input
 from storeuptime_pipeline.landing import SkippedEntry, find_inputs, scan_folder
@@ -126,6 +127,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     from storeuptime_pipeline.db import embedded, migrate
     from storeuptime_pipeline.db.config import database_url
 
+    if args.action == "init":
+        return _db_init()
     if args.action == "stop":
         stopped = embedded.stop()
         print("embedded Postgres stopped" if stopped else "embedded Postgres was not running")
@@ -138,7 +141,22 @@ def cmd_db(args: argparse.Namespace) -> int:
             migrate.upgrade(url)
             print(f"schema at revision {migrate.current_revision(url)}")
         else:
-            print(url)
+            print(url if args.show_password else _redacted(url))
+    return 0
+
+
+def _db_init() -> int:
+    """Create the embedded data folder if missing (also where one existed before), then migrate."""
+    import os
+
+    from storeuptime_pipeline.db import embedded, migrate
+    from storeuptime_pipeline.db.config import DATABASE_URL_ENV, normalize_url
+
+    configured = os.environ.get(DATABASE_URL_ENV, "").strip()
+    url = normalize_url(configured) if configured else embedded.ensure_running(create=True)
+    migrate.upgrade(url)
+    where = _redacted(url) if configured else f"embedded Postgres in {embedded.pgdata_dir()}"
+    print(f"{where}: schema at revision {migrate.current_revision(url)}")
     return 0
 
 
@@ -441,9 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     db = sub.add_parser(
-        "db", help="the database: upgrade the schema, print its URL, stop the embedded server"
+        "db",
+        help="the database: init (create the embedded one), upgrade the schema, print its URL, stop",
     )
-    db.add_argument("action", choices=["upgrade", "url", "status", "stop"])
+    db.add_argument("action", choices=["init", "upgrade", "url", "status", "stop"])
+    db.add_argument("--show-password", action="store_true", help="`db url`: print the password unmasked")
     db.set_defaults(func=cmd_db)
 
     ingest = sub.add_parser("ingest", help="load the CSV files of a folder into Postgres through Dagster")
@@ -503,6 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputFileError, InstantError) as exc:
         print(f"storeuptime {args.command}: {exc}", file=sys.stderr)
         return 2
+    except EmbeddedServerError as exc:
+        print(f"storeuptime {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from storeuptime_pipeline.engine.reading import InputFileError
 from storeuptime_pipeline.jobs import ingest_job, on_demand_report_job, uptime_report_job
 from storeuptime_pipeline.partitions import hourly_partitions
 from storeuptime_pipeline.resources import DatabaseResource, LandedFile, LandingFolderResource
+from storeuptime_pipeline.run_launcher import worker_tags
 from storeuptime_pipeline.run_records import get_report
 
 #: The code location's name in workspace.yaml and deploy/workspace.docker.yaml: a run re-executes there.
@@ -171,7 +172,8 @@ class LocalJobs:
             run_id=None,
             run_config=run_config,
             status=DagsterRunStatus.NOT_STARTED,
-            tags={**(remote_job.run_tags or {}), **CLI_TAGS, **tags},
+            # worker_tags: if this process is killed, run monitoring can tell the run is dead.
+            tags={**(remote_job.run_tags or {}), **CLI_TAGS, **worker_tags(), **tags},
             root_run_id=None,
             parent_run_id=None,
             step_keys_to_execute=None,

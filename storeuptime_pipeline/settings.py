@@ -127,3 +127,25 @@ def poll_time_limits() -> TimeLimits:
     named here with every other setting.
     """
     return time_limits()
+
+
+# --- API limits and run monitoring (issue 8) ---
+API_MAX_QUEUED_ENV = "STOREUPTIME_API_MAX_QUEUED"
+API_HEADER_TIMEOUT_ENV = "STOREUPTIME_API_HEADER_TIMEOUT_SECONDS"
+API_MAX_CONNECTIONS_ENV = "STOREUPTIME_API_MAX_CONNECTIONS"
+KNOWN_ENV |= {API_MAX_QUEUED_ENV, API_HEADER_TIMEOUT_ENV, API_MAX_CONNECTIONS_ENV}
+
+
+def api_max_queued() -> int:
+    """Triggers are refused (429) while this many on-demand report runs wait in Dagster's queue."""
+    return int(os.environ.get(API_MAX_QUEUED_ENV) or 20)
+
+
+def api_header_timeout_seconds() -> float:
+    """A connection whose request headers are not complete this long after it opened is closed."""
+    return float(os.environ.get(API_HEADER_TIMEOUT_ENV) or 10)
+
+
+def api_max_connections() -> int:
+    """Open connections plus requests in progress above which uvicorn answers 503 at once."""
+    return int(os.environ.get(API_MAX_CONNECTIONS_ENV) or 200)

@@ -145,7 +145,9 @@ def test_trigger_without_as_of_leaves_it_to_the_run(api: Api) -> None:
     assert api.launcher.calls[-1] == (report_id, "")
 
 
-@pytest.mark.parametrize("as_of", ["garbage", "2023-13-01", "now", "1700000000", "0001-01-01T00:00:00"])
+@pytest.mark.parametrize(
+    "as_of", ["garbage", "2023-13-01", "now", "1700000000", "0001-01-01T00:00:00", "", "  "]
+)
 def test_trigger_rejects_garbage_as_of_with_422(api: Api, as_of: str) -> None:
     calls = len(api.launcher.calls)
     response = api.client.post("/trigger_report", params={"as_of": as_of})
@@ -161,10 +163,10 @@ def test_trigger_rejects_garbage_as_of_with_422(api: Api, as_of: str) -> None:
         ("2023-01-25 18:13:22.479220 UTC", "2023-01-25T18:13:22.479220+00:00"),
         ("2023-01-25T12:00:00-06:00", "2023-01-25T18:00:00+00:00"),
         ("2023-01-25", "2023-01-25T00:00:00+00:00"),
-        ("  ", None),
+        (None, None),
     ],
 )
-def test_as_of_is_normalized_to_utc_iso(given: str, expected: str | None) -> None:
+def test_as_of_is_normalized_to_utc_iso(given: str | None, expected: str | None) -> None:
     assert parse_as_of(given) == expected
 
 
@@ -278,7 +280,7 @@ def test_healthz_is_503_when_the_database_is_unreachable(api: Api) -> None:
 def test_openapi_documents_every_response_with_its_content_type(api: Api) -> None:
     paths = api.client.get("/openapi.json").json()["paths"]
     trigger = paths["/trigger_report"]["post"]["responses"]
-    assert set(trigger) == {"200", "422", "503"}
+    assert set(trigger) == {"200", "422", "429", "503"}
     assert "text/plain" in trigger["503"]["content"]
     report = paths["/get_report/{report_id}"]["get"]
     responses = report["responses"]

@@ -54,9 +54,15 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]
 
 
+#: What a ``.env`` file would give the variables compose requires (``${VAR:?message}``).
+_REQUIRED_VALUES = {"POSTGRES_PASSWORD": "from-dot-env"}
+
+
 def _interpolate(value: str) -> str:
-    """Compose's ``${VAR:-default}`` with the default (what a fresh checkout without .env gets)."""
-    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), str(value))
+    """Compose's ``${VAR:-default}`` with the default (what a fresh checkout without .env gets),
+    and ``${VAR:?message}`` with the value a ``.env`` file would set."""
+    value = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), str(value))
+    return re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: _REQUIRED_VALUES[m.group(1)], value)
 
 
 def _env(service: dict[str, Any]) -> dict[str, str]:
@@ -194,3 +200,12 @@ def test_dockerfile_copies_existing_files_and_sets_the_instance_home(
     home = re.search(r"DAGSTER_HOME=(\S+)", text)
     assert home is not None and home.group(1) == _env(services["api"])["DAGSTER_HOME"]
     assert 'cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"' in text
+
+
+def test_compose_refuses_to_start_without_a_postgres_password() -> None:
+    """No fallback password: every use of POSTGRES_PASSWORD is ``${POSTGRES_PASSWORD:?...}``."""
+    text = COMPOSE.read_text()
+    uses = re.findall(r"\$\{POSTGRES_PASSWORD([^}]*)\}", text)
+    assert len(uses) >= 3, uses  # the server, the URL and dagster.yaml's password
+    assert all(use.startswith(":?") for use in uses), uses
+    assert "$POSTGRES_PASSWORD" not in text  # the unbraced form cannot require a value

@@ -122,7 +122,7 @@ def test_reordering_requirements_passes(repo: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('"tzdata",', '"tzdata",\n    "fastapi-offline>=1.7",', "dependencies: added fastapi-offline>=1.7"),
+        ('"tzdata",', '"tzdata",\n    "humanize>=4",', "dependencies: added humanize>=4"),
         ('    "tzdata",\n', "", "dependencies: removed tzdata"),
         ('"pytest>=8",', '"pytest>=9",', "dev: pytest>=8 is now pytest>=9"),
         ('"pyyaml>=6",\n]', '"pyyaml>=6",\n]\ncelery = ["dagster-celery"]', "celery: added dagster-celery"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -35,6 +36,7 @@ from storeuptime_pipeline.api.models import (
     ReportStatus,
     TriggerResponse,
 )
+from storeuptime_pipeline.api.queue_limit import RETRY_AFTER_SECONDS, QueueFull, TriggerGate
 from storeuptime_pipeline.api.status import Complete, Failed, Outcome, ReportStatuses, Running
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import normalize_url
@@ -48,9 +50,15 @@ _FIRST_YEAR, _LAST_YEAR = 1900, 2199
 
 def parse_as_of(value: str | None) -> str | None:
     """An ISO 8601 instant (naive = UTC; a trailing `` UTC`` as in the input files is accepted),
-    normalized to ISO in UTC for the run config; blank means "the latest poll"."""
-    if value is None or not value.strip():
+    normalized to ISO in UTC for the run config; left out means "the latest poll".
+
+    An empty or blank value is an error (422), as its documented pattern says: ``?as_of=`` is more
+    likely a client's missing value than a deliberate "latest".
+    """
+    if value is None:
         return None
+    if not value.strip():
+        raise ValueError("as_of is empty: leave the parameter out for the latest poll")
     text_value = value.strip().removesuffix(" UTC").removesuffix("UTC").strip()
     try:
         parsed = datetime.fromisoformat(text_value)
@@ -87,6 +95,9 @@ Format = Annotated[
 ]
 
 _PLAIN_503 = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+_RETRY_AFTER_DOC = {
+    "Retry-After": {"description": "Seconds to wait before triggering again", "schema": {"type": "integer"}}
+}
 _STATUS_HEADER_DOC = {
     STATUS_HEADER: {
         "description": "Running, Failed or Complete",
@@ -161,10 +172,18 @@ def create_app(
     instance: DagsterInstance | None = None,
     launcher: Launcher | None = None,
     dagster_url: str | None = None,
+    max_queued: int | None = None,
 ) -> FastAPI:
-    """The API; collaborators left out are found from the environment on first use."""
+    """The API; collaborators left out are found from the environment on first use.
+
+    ``max_queued`` (default ``STOREUPTIME_API_MAX_QUEUED``): triggers answer 429 while that many
+    report runs wait in Dagster's queue.
+    """
     backends = Backends(database_url, instance, launcher, dagster_url)
     statuses = ReportStatuses(backends.engine, backends.instance)
+    gate = TriggerGate(
+        backends.instance, lambda: settings.api_max_queued() if max_queued is None else max_queued
+    )
     # /docs and /redoc from the Swagger UI and ReDoc files fastapi-offline ships: no CDN, so they work
     # on a machine without internet.
     app = FastAPIOffline(
@@ -183,10 +202,25 @@ def create_app(
     @app.post(
         "/trigger_report",
         response_model=TriggerResponse,
-        responses={503: {"description": "Dagster webserver or database unavailable", **_PLAIN_503}},
+        responses={
+            429: {
+                "model": ErrorDetail,
+                "description": "Too many reports already queued; retry after the given seconds",
+                "headers": _RETRY_AFTER_DOC,
+            },
+            503: {"description": "Dagster webserver or database unavailable", **_PLAIN_503},
+        },
         summary="Start an on-demand report run; answers its report id at once",
     )
-    def trigger_report(as_of: AsOf = None) -> TriggerResponse | PlainTextResponse:
+    def trigger_report(as_of: AsOf = None) -> TriggerResponse | Response:
+        try:
+            with gate.admit() as launched:
+                return _start_report(as_of, launched)
+        except QueueFull as exc:
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
+
+    def _start_report(as_of: str | None, launched: Callable[[], None]) -> TriggerResponse | PlainTextResponse:
         report_id = uuid.uuid4().hex
         engine = backends.engine()
         as_of_ts = pd.Timestamp(as_of) if as_of else None
@@ -194,6 +228,7 @@ def create_app(
         record_report(engine, report_id, None, status="queued", as_of=as_of_ts)
         try:
             run_id = backends.launcher().launch(report_id, as_of or "")
+            launched()  # queued in Dagster now: counted there
         except LaunchError as exc:
             record_report(engine, report_id, None, status="failed", error=f"not started: {exc}")
             return PlainTextResponse(f"could not start the report: {exc}", status_code=503)

@@ -34,6 +34,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from storeuptime_pipeline import settings
     from storeuptime_pipeline.api.app import create_app
+    from storeuptime_pipeline.api.http_limits import uvicorn_options
     from storeuptime_pipeline.instance import prepare_environment
 
     default_host, default_port = settings.api_bind()
@@ -41,25 +42,36 @@ def cmd_api(args: argparse.Namespace) -> int:
     url = prepare_environment()
     app = create_app(database_url=url, dagster_url=args.dagster_url or settings.dagster_url())
     print(f"Report API on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
     return 0
 
 
 @contextmanager
-def serving(app: Any, host: str = "127.0.0.1", port: int = 0, timeout_seconds: float = 30) -> Iterator[str]:
+def serving(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout_seconds: float = 30,
+    header_timeout: float | None = None,
+    max_connections: int | None = None,
+) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a background thread; yields its base URL; stops it at exit.
 
     For tests and the load benchmark: a real HTTP server (real sockets, real concurrency) in the
     same process, so the app's collaborators (a test database, a recording launcher) stay in reach.
-    ``port=0`` lets the OS pick a free port.
+    ``port=0`` lets the OS pick a free port. The connection limits are the production ones
+    (``http_limits``, from the settings unless given).
     """
     import uvicorn
+
+    from storeuptime_pipeline.api.http_limits import uvicorn_options
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30)
+    options = {**uvicorn_options(header_timeout, max_connections), "timeout_keep_alive": 30}
+    config = uvicorn.Config(app, log_level="warning", access_log=False, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

