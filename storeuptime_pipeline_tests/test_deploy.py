@@ -196,7 +196,9 @@ def test_dockerfile_copies_existing_files_and_sets_the_instance_home(
         *sources, _target = line.split()
         for source in sources:
             assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
-    assert re.search(r"RUN pip install \.", text)
+    # The image installs the locked versions (with hashes), then the project without resolving again.
+    assert re.search(r"RUN pip install --require-hashes --no-deps -r requirements\.lock", text)
+    assert re.search(r"RUN pip install --no-deps --no-build-isolation \.", text)
     home = re.search(r"DAGSTER_HOME=(\S+)", text)
     assert home is not None and home.group(1) == _env(services["api"])["DAGSTER_HOME"]
     assert 'cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"' in text
