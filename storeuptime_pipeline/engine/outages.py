@@ -78,8 +78,6 @@ class _Runs:
         """Largest business time among runs [first, stop) (0 where empty)."""
         length = stop - first
         nonempty = length > 0
-        if not len(self.store):
-            return np.zeros(len(first), dtype=np.int64)
         k = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
         n = len(self.store)
         flat = self.max_table.reshape(-1)
@@ -148,9 +146,6 @@ class _Bounds:
 
 def _bounds(runs: _Runs, store: np.ndarray, figures: dict[str, np.ndarray]) -> _Bounds:
     last = figures["last_poll"]
-    if not len(runs.store):
-        none = np.zeros(len(store), dtype=bool)
-        return _Bounds(np.zeros(len(store), dtype=np.int64), none, none, np.zeros(len(store), np.int64))
     r_last = np.searchsorted(runs.first_poll, last, side="right") - 1
     safe = np.maximum(r_last, 0)
     has_run = (r_last >= 0) & (runs.store[safe] == store)
@@ -194,6 +189,8 @@ class OutagePass:
     ) -> dict[str, np.ndarray]:
         runs = state
         assert isinstance(runs, _Runs)
+        if not len(runs.store):  # no store has an inactive poll: no outage anywhere
+            return self._none(store, figures)
         bounds = _bounds(runs, store, figures)
         b_as_of = figures["business_until_as_of"]
         r_last = bounds.last_run
@@ -229,6 +226,16 @@ class OutagePass:
             if self.exact:
                 inner = runs.time_before[inner_hi] - runs.time_before[inner_lo]
                 out[f"outage_time_last_{name}_us"] = last_time + first_time + inner
+                out[f"downtime_last_{name}_us"] = figures[f"business_{name}"] - figures[f"up_{name}"]
+        return out
+
+    def _none(self, store: np.ndarray, figures: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        zero = np.zeros(len(store), dtype=np.int64)
+        out: dict[str, np.ndarray] = {f"outages_last_{name}": zero for name, _length, _unit in WINDOWS}
+        out["longest_outage_last_week"] = np.zeros(len(store))
+        if self.exact:
+            for name, _length, _unit in WINDOWS:
+                out[f"outage_time_last_{name}_us"] = zero
                 out[f"downtime_last_{name}_us"] = figures[f"business_{name}"] - figures[f"up_{name}"]
         return out
 
