@@ -47,10 +47,8 @@ def _read_all(status: Sequence[Path], hours: Path, timezones: Path) -> tuple[pd.
     return polls, hours_result.valid, tz_result.valid
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from storeuptime_pipeline.engine.report import compute_report, format_csv, latest_poll, to_utc_timestamp
-
-    started = time.perf_counter()
+def _report_inputs(args: argparse.Namespace) -> tuple[Sequence[Path], Path, Path]:
+    """The input files of ``report`` and ``outages``: --data DIR or all of --status/--hours/--timezones."""
     if args.data:
         inputs = find_inputs(args.data)
         status, hours, timezones = inputs.status, inputs.hours, inputs.timezones
@@ -66,18 +64,45 @@ def cmd_report(args: argparse.Namespace) -> int:
         ]
         if missing:
             raise SystemExit(
-                f"storeuptime report: give --data DIR, or all of --status, --hours, --timezones (missing {', '.join(missing)})"
+                f"storeuptime {args.command}: give --data DIR, or all of --status, --hours, --timezones (missing {', '.join(missing)})"
             )
         status, hours, timezones = [Path(p) for p in args.status], Path(args.hours), Path(args.timezones)
+    return status, hours, timezones
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from storeuptime_pipeline.engine.report import compute_report, format_csv, latest_poll, to_utc_timestamp
+
+    started = time.perf_counter()
+    status, hours, timezones = _report_inputs(args)
     print("Reading inputs")
     polls, hours_frame, tz_frame = _read_all(status, hours, timezones)
     if len(polls) == 0:
-        raise SystemExit("storeuptime report: no readable polls in the status file(s)")
+        raise SystemExit(f"storeuptime {args.command}: no readable polls in the status file(s)")
     as_of = to_utc_timestamp(args.as_of) if args.as_of else latest_poll(polls)
-    report = compute_report(polls, hours_frame, tz_frame, as_of)
     out = Path(args.out)
+    if args.command == "outages":
+        from storeuptime_pipeline.engine.outages import compute_report_with_outages, format_outages_csv
+
+        outages = compute_report_with_outages(polls, hours_frame, tz_frame, as_of).outages
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(format_outages_csv(outages))
+        elapsed = time.perf_counter() - started
+        stores = outages["store_id"].nunique()
+        print(
+            f"Outages as of {as_of.isoformat()}: {len(outages):,} in {stores:,} stores -> {out} ({elapsed:.1f} s)"
+        )
+        return 0
+    if args.extended:
+        from storeuptime_pipeline.engine.outages import compute_report_with_outages, format_extended_csv
+
+        report = compute_report_with_outages(polls, hours_frame, tz_frame, as_of, with_list=False).report
+        text = format_extended_csv(report)
+    else:
+        report = compute_report(polls, hours_frame, tz_frame, as_of)
+        text = format_csv(report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(format_csv(report))
+    out.write_text(text)
     elapsed = time.perf_counter() - started
     print(f"Report as of {as_of.isoformat()}: {len(report):,} stores -> {out} ({elapsed:.1f} s)")
     return 0
@@ -305,7 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--as-of", help="report instant (UTC unless an offset is given); default: latest poll"
     )
+    report.add_argument(
+        "--extended",
+        action="store_true",
+        help="append outages_last_hour,outages_last_day,outages_last_week,longest_outage_last_week",
+    )
     report.set_defaults(func=cmd_report)
+
+    outages = sub.add_parser("outages", help="list every outage of the last week straight from the CSV files")
+    outages.add_argument("--data", help="folder holding the three input files under their usual names")
+    outages.add_argument("--status", nargs="+", help="status file(s); several are read as one")
+    outages.add_argument("--hours", help="business hours file")
+    outages.add_argument("--timezones", help="timezones file")
+    outages.add_argument("--out", required=True, help="where to write the outage list CSV")
+    outages.add_argument(
+        "--as-of", help="report instant (UTC unless an offset is given); default: latest poll"
+    )
+    outages.set_defaults(func=cmd_report)
 
     gen = sub.add_parser("generate", help="write a realistic synthetic data set in the real file formats")
     gen.add_argument("--out", required=True, help="folder to write the three CSV files into")
