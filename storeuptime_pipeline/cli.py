@@ -218,7 +218,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     as_of, csv_path, run_id = _on_demand(args.as_of)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.resolve() != csv_path.resolve():
+    if args.extended:  # the stored rows with their outage summary, as `report --extended` writes them
+        from storeuptime_pipeline.db.session import get_engine
+        from storeuptime_pipeline.reporting_outages import extended_csv
+
+        out.write_text(extended_csv(get_engine(url), as_of))
+    elif out.resolve() != csv_path.resolve():
         out.write_bytes(csv_path.read_bytes())
     print(f"Report as of {as_of.isoformat()} (run {run_id[:8]}) -> {out}")
     _print_summary(out)
@@ -373,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", required=True, help="folder of CSV files")
     run.add_argument("--out", required=True, help="where to write the report CSV")
     run.add_argument("--as-of", help="report instant (UTC unless an offset is given); default: latest poll")
+    run.add_argument("--extended", action="store_true", help="append the four outage columns (as `report`)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="what `make run` does: demo data if needed, pipeline, summary")

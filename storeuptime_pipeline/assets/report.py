@@ -26,13 +26,16 @@ from storeuptime_pipeline.engine.report import to_utc_timestamp
 from storeuptime_pipeline.partitions import as_ofs_of_window, hourly_partitions
 from storeuptime_pipeline.reporting import (
     NoPollsError,
-    compute_from_db,
     invariant_violations,
     latest_poll,
-    store_rows,
     summary,
     worst_stores,
     write_csvs,
+)
+from storeuptime_pipeline.reporting_outages import (
+    compute_and_store,
+    most_outages,
+    outage_invariant_violations,
 )
 from storeuptime_pipeline.resources import DatabaseResource, ReportsFolderResource
 from storeuptime_pipeline.run_records import record_report
@@ -42,6 +45,7 @@ warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
 
 INVARIANT_CHECK = "uptime_plus_downtime_equals_business_time"
 COVERAGE_CHECK = "every_polled_store_has_a_row"
+OUTAGE_CHECK = "outages_add_up_to_downtime"
 
 
 def _check_specs(asset_name: str) -> list[AssetCheckSpec]:
@@ -56,6 +60,12 @@ def _check_specs(asset_name: str) -> list[AssetCheckSpec]:
             COVERAGE_CHECK,
             asset=asset_name,
             description="Every store with a poll at or before the as-of instant has a row.",
+        ),
+        AssetCheckSpec(
+            OUTAGE_CHECK,
+            asset=asset_name,
+            blocking=True,
+            description="In every row and window, the outages' business time equals the downtime (exactly).",
         ),
     ]
 
@@ -87,7 +97,20 @@ def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[Asset
             severity=AssetCheckSeverity.ERROR,
             metadata={"stores_expected": int(expected.sum()), "rows": int(actual.sum()), "missing": missing},
         ),
+        _outage_check(asset_name, report),
     ]
+
+
+def _outage_check(asset_name: str, report: pd.DataFrame) -> AssetCheckResult:
+    sample = outage_invariant_violations(report)
+    bad = int(sample["rows"].iloc[0]) if len(sample) else 0
+    return AssetCheckResult(
+        asset_key=asset_name,
+        check_name=OUTAGE_CHECK,
+        passed=bad == 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"rows_checked": len(report), "violations": bad, "sample": markdown_table(sample)},
+    )
 
 
 def _metadata(report: pd.DataFrame, paths: dict[pd.Timestamp, object], seconds: float) -> dict[str, object]:
@@ -99,6 +122,7 @@ def _metadata(report: pd.DataFrame, paths: dict[pd.Timestamp, object], seconds: 
         "seconds": round(seconds, 3),
         "csv_path": MetadataValue.path(str(paths[latest])),
         "worst_stores_last_week": markdown_table(worst_stores(report)),
+        "most_outages_last_week": markdown_table(most_outages(report)),
     }
     meta.update(summary(report))
     return meta
@@ -106,8 +130,7 @@ def _metadata(report: pd.DataFrame, paths: dict[pd.Timestamp, object], seconds: 
 
 def build_and_store(engine: Engine, reports_dir, as_ofs: list[pd.Timestamp]) -> tuple[pd.DataFrame, dict]:
     """Compute the reports of these instants from Postgres, replace their rows, write their CSVs."""
-    report = compute_from_db(engine, as_ofs)
-    store_rows(engine, as_ofs, report)
+    report = compute_and_store(engine, as_ofs)  # report rows and outage lists, one transaction
     return report, write_csvs(reports_dir, report)
 
 

@@ -19,7 +19,7 @@ calendar lookups per (as_of, store).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,6 +170,8 @@ class OutagePass:
     store_tz: np.ndarray
     with_list: bool = False
     exact: bool = False
+    #: Receives the outage list chunk by chunk instead of keeping it (a backfill's list is large).
+    sink: Callable[[pd.DataFrame], None] | None = None
     columns: list[str] = field(default_factory=list)
     lists: list[pd.DataFrame] = field(default_factory=list)
 
@@ -220,9 +222,11 @@ class OutagePass:
                 )
                 out["longest_outage_last_week"] = np.round(longest / US_PER_HOUR, 2) + 0.0
                 if self.with_list:
-                    self.lists.append(
-                        self._list(runs, timeline, store, as_of, bounds, r_first, b_window, b_as_of)
-                    )
+                    listed = self._list(runs, timeline, store, as_of, bounds, r_first, b_window, b_as_of)
+                    if self.sink is not None:
+                        self.sink(listed)
+                    else:
+                        self.lists.append(listed)
             if self.exact:
                 inner = runs.time_before[inner_hi] - runs.time_before[inner_lo]
                 out[f"outage_time_last_{name}_us"] = last_time + first_time + inner
@@ -297,10 +301,15 @@ def compute_reports_with_outages(
     with_list: bool = True,
     with_business: bool = False,
     exact: bool = False,
+    sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> OutageResult:
-    """Reports for many as-of instants with the outage summary (and list), in the report's one pass."""
+    """Reports for many as-of instants with the outage summary (and list), in the report's one pass.
+
+    With ``sink``, the list goes to it chunk by chunk (each in (as_of, store_id, start) order) and
+    the result's list is empty.
+    """
     return _with_outages(
-        Timeline.from_polls(polls), hours, timezones, as_ofs, with_list, with_business, exact
+        Timeline.from_polls(polls), hours, timezones, as_ofs, with_list, with_business, exact, sink
     )
 
 
@@ -337,8 +346,10 @@ def _with_outages(
     with_list: bool,
     with_business: bool,
     exact: bool,
+    sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> OutageResult:
-    extension = OutagePass(_store_timezones(timeline.store_ids, timezones), with_list=with_list, exact=exact)
+    store_tz = _store_timezones(timeline.store_ids, timezones)
+    extension = OutagePass(store_tz, with_list=with_list, exact=exact, sink=sink)
     report = _compute(timeline, hours, timezones, as_ofs, with_business, extension)
     if len(report) == 0:
         for column in SUMMARY_COLUMNS[:3]:
