@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from storeuptime_pipeline.db import bulk
 from storeuptime_pipeline.db.outage_rows import (
@@ -36,6 +37,10 @@ from storeuptime_pipeline.reporting import NoPollsError, read_inputs
 _UNITS = {"hour": US_PER_MINUTE, "day": US_PER_HOUR, "week": US_PER_HOUR}
 
 
+#: Instants computed in memory before the write transaction (the engine's chunk of instants).
+_IN_MEMORY_AS_OFS = 24
+
+
 class NoOutageSummary(LookupError):
     """The report was stored before outages were computed: re-materialize it to get them."""
 
@@ -43,27 +48,36 @@ class NoOutageSummary(LookupError):
 def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
     """Reports (with business time and exact outage figures) of these instants, stored atomically.
 
-    One transaction: the outage lists of these instants are replaced chunk by chunk as the engine
-    produces them, then the report rows with their summary columns; any failure rolls back both.
+    One transaction writes the outage lists of these instants and then the report rows with their
+    summary columns; any failure rolls back both. Up to ``_IN_MEMORY_AS_OFS`` instants (a partition,
+    an on-demand report) are computed before the transaction, so the report write lock is held only
+    while writing; a longer backfill streams its list into the transaction chunk by chunk as the
+    engine produces it (a week of hourly lists is millions of rows), holding the lock meanwhile.
     """
     instants = sorted({to_utc_timestamp(a) for a in as_ofs})
     inputs = read_inputs(engine, instants)
     if len(inputs.polls) == 0:
         raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
+    frames = (inputs.polls, inputs.hours, inputs.timezones, instants)
+    options = {"with_business": True, "exact": True}
+    if len(instants) <= _IN_MEMORY_AS_OFS:
+        result = compute_reports_with_outages(*frames, **options)
+        with engine.begin() as conn:
+            delete_outage_rows(conn, instants)
+            copy_outage_rows(conn, result.outages)
+            _store_report(conn, instants, result.report)
+        return result.report
     with engine.begin() as conn:
         delete_outage_rows(conn, instants)
         result = compute_reports_with_outages(
-            inputs.polls,
-            inputs.hours,
-            inputs.timezones,
-            instants,
-            with_business=True,
-            exact=True,
-            sink=lambda chunk: copy_outage_rows(conn, chunk),
+            *frames, **options, sink=lambda chunk: copy_outage_rows(conn, chunk)
         )
-        report = result.report
-        bulk.replace_report_rows(conn, instants, report[["as_of", *REPORT_COLUMNS, *SUMMARY_COLUMNS]])
-    return report
+        _store_report(conn, instants, result.report)
+    return result.report
+
+
+def _store_report(conn: Connection, instants: list[pd.Timestamp], report: pd.DataFrame) -> None:
+    bulk.replace_report_rows(conn, instants, report[["as_of", *REPORT_COLUMNS, *SUMMARY_COLUMNS]])
 
 
 def outage_invariant_violations(report: pd.DataFrame) -> pd.DataFrame:

@@ -97,15 +97,16 @@ def test_a_partition_stores_summary_and_list_byte_identical_to_the_cli(loaded: d
     assert table.splitlines()[2].startswith(f"| {top['store_id']} | ")
 
 
+#: 30 hours: more than one engine chunk of instants, so the list is streamed into the transaction.
+RANGE = {
+    "dagster/asset_partition_range_start": "2023-01-23-18:00",
+    "dagster/asset_partition_range_end": "2023-01-24-23:00",
+}
+
+
 def test_a_range_run_stores_every_hour_and_a_rerun_replaces_them(loaded: dict) -> None:
-    as_ofs = list(pd.date_range("2023-01-24 01:00", periods=24, freq="h", tz="UTC"))
-    _run(
-        loaded,
-        tags={
-            "dagster/asset_partition_range_start": "2023-01-24-00:00",
-            "dagster/asset_partition_range_end": "2023-01-24-23:00",
-        },
-    )
+    as_ofs = list(pd.date_range("2023-01-23 19:00", periods=30, freq="h", tz="UTC"))
+    _run(loaded, tags=RANGE)
     expected = compute_reports_with_outages(*loaded["inputs"], as_ofs)
     counts = expected.outages.groupby("as_of").size()
     for t in as_ofs:
@@ -113,15 +114,17 @@ def test_a_range_run_stores_every_hour_and_a_rerun_replaces_them(loaded: dict) -
         want = expected.report[expected.report["as_of"] == t].drop(columns="as_of").reset_index(drop=True)
         assert extended_csv(loaded["engine"], t) == format_extended_csv(want)
     _run(loaded, partition_key="2023-01-24-05:00")  # one hour again: its rows are replaced, not added
-    assert _stored_outages(loaded, as_ofs[5]) == counts[as_ofs[5]]
+    assert _stored_outages(loaded, as_ofs[11]) == counts[as_ofs[11]]
 
 
+@pytest.mark.parametrize("kind", ["partition", "streamed range"])
 def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
-    loaded: dict, monkeypatch: pytest.MonkeyPatch
+    loaded: dict, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """The outage list is COPYed before the report rows: a failure at the end must undo it too."""
-    _run(loaded, partition_key="2023-01-25-03:00")
-    as_of = pd.Timestamp("2023-01-25 04:00", tz="UTC")
+    which = {"partition_key": "2023-01-25-03:00"} if kind == "partition" else {"tags": RANGE}
+    _run(loaded, **which)
+    as_of = pd.Timestamp("2023-01-25 04:00" if kind == "partition" else "2023-01-24 04:00", tz="UTC")
     with loaded["engine"].begin() as conn:
         conn.execute(text("UPDATE outages SET business_hours = 99 WHERE as_of = :t"), {"t": as_of})
         conn.execute(text("UPDATE uptime_report SET outages_last_week = 99 WHERE as_of = :t"), {"t": as_of})
@@ -137,8 +140,8 @@ def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
             selection=["uptime_report"],
             instance=instance,
             resources=loaded["res"],
-            partition_key="2023-01-25-03:00",
             raise_on_error=False,
+            **which,
         )
     assert not result.success
     assert _stored_outages(loaded, as_of) == before_outages
