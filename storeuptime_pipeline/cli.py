@@ -67,11 +67,8 @@ def _as_of_arg(value: str | None) -> pd.Timestamp | None:
         raise InstantError(f"--as-of: {exc}") from None
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from storeuptime_pipeline.engine.report import compute_report, format_csv, latest_poll
-
-    started = time.perf_counter()
-    given_as_of = _as_of_arg(args.as_of)
+def _report_inputs(args: argparse.Namespace) -> tuple[Sequence[Path], Path, Path]:
+    """The input files of ``report`` and ``outages``: --data DIR or all of --status/--hours/--timezones."""
     if args.data:
         inputs = find_inputs(args.data)
         _print_skipped(inputs.skipped)
@@ -88,18 +85,46 @@ def cmd_report(args: argparse.Namespace) -> int:
         ]
         if missing:
             raise SystemExit(
-                f"storeuptime report: give --data DIR, or all of --status, --hours, --timezones (missing {', '.join(missing)})"
+                f"storeuptime {args.command}: give --data DIR, or all of --status, --hours, --timezones (missing {', '.join(missing)})"
             )
         status, hours, timezones = [Path(p) for p in args.status], Path(args.hours), Path(args.timezones)
+    return status, hours, timezones
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from storeuptime_pipeline.engine.report import compute_report, format_csv, latest_poll
+
+    started = time.perf_counter()
+    given_as_of = _as_of_arg(args.as_of)
+    status, hours, timezones = _report_inputs(args)
     print("Reading inputs")
     polls, hours_frame, tz_frame = _read_all(status, hours, timezones)
     if len(polls) == 0:
-        raise SystemExit("storeuptime report: no readable polls in the status file(s)")
+        raise SystemExit(f"storeuptime {args.command}: no readable polls in the status file(s)")
     as_of = given_as_of if given_as_of is not None else latest_poll(polls)
-    report = compute_report(polls, hours_frame, tz_frame, as_of)
     out = Path(args.out)
+    if args.command == "outages":
+        from storeuptime_pipeline.engine.outages import compute_report_with_outages, format_outages_csv
+
+        outages = compute_report_with_outages(polls, hours_frame, tz_frame, as_of).outages
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(format_outages_csv(outages))
+        elapsed = time.perf_counter() - started
+        stores = outages["store_id"].nunique()
+        print(
+            f"Outages as of {as_of.isoformat()}: {len(outages):,} in {stores:,} stores -> {out} ({elapsed:.1f} s)"
+        )
+        return 0
+    if args.extended:
+        from storeuptime_pipeline.engine.outages import compute_report_with_outages, format_extended_csv
+
+        report = compute_report_with_outages(polls, hours_frame, tz_frame, as_of, with_list=False).report
+        text = format_extended_csv(report)
+    else:
+        report = compute_report(polls, hours_frame, tz_frame, as_of)
+        text = format_csv(report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(format_csv(report))
+    out.write_text(text)
     elapsed = time.perf_counter() - started
     print(f"Report as of {as_of.isoformat()}: {len(report):,} stores -> {out} ({elapsed:.1f} s)")
     return 0
@@ -264,7 +289,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     as_of, csv_path, run_id = _on_demand(args.as_of)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.resolve() != csv_path.resolve():
+    if args.extended:  # the stored rows with their outage summary, as `report --extended` writes them
+        from storeuptime_pipeline.db.session import get_engine
+        from storeuptime_pipeline.reporting_outages import extended_csv
+
+        out.write_text(extended_csv(get_engine(url), as_of))
+    elif out.resolve() != csv_path.resolve():
         out.write_bytes(csv_path.read_bytes())
     print(f"Report as of {as_of.isoformat()} ({_run_ref(run_id)}) -> {out}")
     _print_summary(out, as_of)
@@ -445,7 +475,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--as-of", help="report instant (UTC unless an offset is given); default: latest poll"
     )
+    report.add_argument(
+        "--extended",
+        action="store_true",
+        help="append outages_last_hour,outages_last_day,outages_last_week,longest_outage_last_week",
+    )
     report.set_defaults(func=cmd_report)
+
+    outages = sub.add_parser("outages", help="list every outage of the last week straight from the CSV files")
+    outages.add_argument("--data", help="folder holding the three input files under their usual names")
+    outages.add_argument("--status", nargs="+", help="status file(s); several are read as one")
+    outages.add_argument("--hours", help="business hours file")
+    outages.add_argument("--timezones", help="timezones file")
+    outages.add_argument("--out", required=True, help="where to write the outage list CSV")
+    outages.add_argument(
+        "--as-of", help="report instant (UTC unless an offset is given); default: latest poll"
+    )
+    outages.set_defaults(func=cmd_report)
 
     gen = sub.add_parser("generate", help="write a realistic synthetic data set in the real file formats")
     gen.add_argument("--out", required=True, help="folder to write the three CSV files into")
@@ -476,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="where to write the report CSV")
     run.add_argument("--as-of", help="report instant (UTC unless an offset is given); default: latest poll")
     _add_ingest_flags(run)
+    run.add_argument("--extended", action="store_true", help="append the four outage columns (as `report`)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="what `make run` does: demo data if needed, pipeline, summary")

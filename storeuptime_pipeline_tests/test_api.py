@@ -284,7 +284,7 @@ def test_openapi_documents_every_response_with_its_content_type(api: Api) -> Non
     assert "text/plain" in trigger["503"]["content"]
     report = paths["/get_report/{report_id}"]["get"]
     responses = report["responses"]
-    assert set(responses) == {"200", "404", "422", "503"}
+    assert set(responses) == {"200", "404", "409", "422", "503"}
     assert set(responses["200"]["content"]) == {"application/json", "text/csv"}
     assert "X-Report-Status" in responses["200"]["headers"]
     statuses = responses["200"]["content"]["application/json"]["schema"]["discriminator"]["mapping"]

@@ -57,7 +57,9 @@ def api_schema(app_and_ids: tuple[FastAPI, dict[str, str]]):
     return schemathesis.openapi.from_asgi("/openapi.json", app_and_ids[0])
 
 
-@pytest.mark.parametrize("path", ["/trigger_report", "/get_report/{report_id}", "/healthz"])
+@pytest.mark.parametrize(
+    "path", ["/trigger_report", "/get_report/{report_id}", "/get_report/{report_id}/outages", "/healthz"]
+)
 def test_generated_requests_get_documented_answers_and_no_server_error(api_schema, path: str) -> None:
     """Hypothesis-driven cases per operation (bounded); every check of schemathesis must pass.
 

@@ -55,7 +55,7 @@ def test_upgrade_keeps_the_records_and_downgrade_restores_one_row_per_content(em
                 "VALUES (1, 's.csv', 3, 'x', 'y')"
             )
         _to(empty_url, REVISION)
-        assert migrate.current_revision(empty_url) == REVISION == migrate.head_revision()
+        assert migrate.current_revision(empty_url) == REVISION
         assert {"quarantined", "reject_share", "reason"} <= _columns(empty_url)
         with engine.begin() as conn:
             rows = conn.execute(

@@ -21,7 +21,9 @@ from storeuptime_pipeline.generate import generate_dataset
 from storeuptime_pipeline.reporting import csv_name
 
 ALL = [*INGEST_ASSETS, *INGEST_CHECKS, *REPORT_ASSETS]
-TABLES = "stores, business_hours, store_status, ingested_files, rejected_rows, uptime_report, report_runs"
+TABLES = (
+    "stores, business_hours, store_status, ingested_files, rejected_rows, uptime_report, report_runs, outages"
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,11 @@ def test_one_partition_equals_the_engine_on_the_csv_files(loaded: dict) -> None:
     csv_path = loaded["reports"] / csv_name(as_of)
     assert csv_path.read_text() == format_csv(expected)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"uptime_plus_downtime_equals_business_time": True, "every_polled_store_has_a_row": True}
+    assert checks == {
+        "uptime_plus_downtime_equals_business_time": True,
+        "every_polled_store_has_a_row": True,
+        "outages_add_up_to_downtime": True,
+    }
     meta = result.asset_materializations_for_node("uptime_report")[0].metadata
     assert meta["dagster/partition_row_count"].value == len(expected)
 

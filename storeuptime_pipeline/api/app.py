@@ -36,6 +36,13 @@ from storeuptime_pipeline.api.models import (
     ReportStatus,
     TriggerResponse,
 )
+from storeuptime_pipeline.api.outage_routes import (
+    NOT_AVAILABLE_DOC,
+    Columns,
+    VariantCsvs,
+    add_outage_routes,
+    variant_response,
+)
 from storeuptime_pipeline.api.queue_limit import RETRY_AFTER_SECONDS, QueueFull, TriggerGate
 from storeuptime_pipeline.api.status import Complete, Failed, Outcome, ReportStatuses, Running
 from storeuptime_pipeline.db import migrate
@@ -235,28 +242,35 @@ def create_app(
         record_report(engine, report_id, run_id, status="queued")
         return TriggerResponse(report_id=report_id)
 
+    report_responses: dict = {
+        200: {
+            "description": "Running or Failed (JSON); when Complete the CSV, or JSON with ?format=json",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "headers": _STATUS_HEADER_DOC,
+        },
+        404: {"model": ErrorDetail, "description": "No report has this id"},
+        503: {"description": "Database unavailable", **_PLAIN_503},
+    }
+    variants = VariantCsvs(backends.engine)
+
     @app.get(
         "/get_report/{report_id}",
         response_model=ReportStatus,
-        responses={
-            200: {
-                "description": "Running or Failed (JSON); when Complete the CSV, or JSON with ?format=json",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
-                "headers": _STATUS_HEADER_DOC,
-            },
-            404: {"model": ErrorDetail, "description": "No report has this id"},
-            503: {"description": "Database unavailable", **_PLAIN_503},
-        },
+        responses={**report_responses, **NOT_AVAILABLE_DOC},
         summary="The report's status; when complete, the report itself",
     )
-    async def get_report(report_id: ReportId, fmt: Format = "csv") -> Response:
+    async def get_report(report_id: ReportId, fmt: Format = "csv", columns: Columns = "default") -> Response:
         report_id = report_id.lower()
         outcome = statuses.cached(report_id)  # finished reports: no thread hop, no database
         if outcome is None:
             outcome = await run_in_threadpool(statuses.resolve, report_id)
         if outcome is None:
             raise HTTPException(status_code=404, detail="unknown report id")
+        if columns == "extended" and isinstance(outcome, Complete):
+            return await variant_response(variants, outcome, "extended", fmt)
         return _outcome_response(outcome, fmt)
+
+    add_outage_routes(app, statuses, variants, _outcome_response, report_responses)
 
     @app.get(
         "/healthz",

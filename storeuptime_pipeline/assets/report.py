@@ -35,16 +35,20 @@ from storeuptime_pipeline.engine.limits import parse_as_of, time_limits
 from storeuptime_pipeline.partitions import as_ofs_of_window, hourly_partitions, partition_of_as_of
 from storeuptime_pipeline.reporting import (
     NoPollsError,
-    compute_from_db,
     hourly_figures,
     invariant_violations,
     latest_poll,
     polls_outside_limits,
-    store_rows,
     summary,
     worst_stores,
     worst_stores_by_as_of,
     write_csvs,
+)
+from storeuptime_pipeline.reporting_outages import (
+    compute_and_store,
+    most_outages,
+    outage_invariant_violations,
+    outage_violation_mask,
 )
 from storeuptime_pipeline.resources import DatabaseResource, ReportsFolderResource
 from storeuptime_pipeline.run_records import record_report
@@ -56,6 +60,7 @@ warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpe
 
 INVARIANT_CHECK = "uptime_plus_downtime_equals_business_time"
 COVERAGE_CHECK = "every_polled_store_has_a_row"
+OUTAGE_CHECK = "outages_add_up_to_downtime"
 
 
 def _check_specs(asset_name: str, partitions_def: PartitionsDefinition | None = None) -> list[AssetCheckSpec]:
@@ -74,6 +79,13 @@ def _check_specs(asset_name: str, partitions_def: PartitionsDefinition | None = 
             description="Every store with a poll at or before the as-of instant has a row.",
             partitions_def=partitions_def,
         ),
+        AssetCheckSpec(
+            OUTAGE_CHECK,
+            asset=asset_name,
+            blocking=True,
+            description="In every row and window, the outages' business time equals the downtime (exactly).",
+            partitions_def=partitions_def,
+        ),
     ]
 
 
@@ -86,8 +98,9 @@ class _CheckOutcome:
 
 
 def _check_outcomes(engine: Engine, report: pd.DataFrame) -> dict[pd.Timestamp, list[_CheckOutcome]]:
-    """Both checks for every as-of in the frame, from one first-poll query and array arithmetic."""
+    """The checks for every as-of in the frame, from one first-poll query and array arithmetic."""
     violations = invariant_violations(report)
+    outage_bad = pd.Series(outage_violation_mask(report)).groupby(report["as_of"].to_numpy()).sum()
     with engine.connect() as conn:
         first = queries.first_polls(conn, time_limits().earliest)
     as_ofs = pd.DatetimeIndex(sorted(report["as_of"].unique()))
@@ -113,8 +126,23 @@ def _check_outcomes(engine: Engine, report: pd.DataFrame) -> dict[pd.Timestamp, 
                 passed=missing == 0,
                 metadata={"stores_expected": int(expected[i]), "rows": int(actual[i]), "missing": missing},
             ),
+            _outage_outcome(report, as_of, int(outage_bad.get(as_of, 0)), int(actual[i])),
         ]
     return out
+
+
+def _outage_outcome(report: pd.DataFrame, as_of: pd.Timestamp, bad: int, rows: int) -> _CheckOutcome:
+    """The outage invariant of one as-of; the sample is built only when some row breaks it."""
+    sample = outage_invariant_violations(report[report["as_of"] == as_of]) if bad else None
+    return _CheckOutcome(
+        OUTAGE_CHECK,
+        passed=bad == 0,
+        metadata={
+            "rows_checked": rows,
+            "violations": bad,
+            **({"sample": frame_table(sample.drop(columns=["as_of", "rows"]))} if sample is not None else {}),
+        },
+    )
 
 
 def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[AssetCheckResult]:
@@ -143,6 +171,7 @@ def _metadata(report: pd.DataFrame, paths: dict[pd.Timestamp, object], seconds: 
         "csv_path": MetadataValue.path(str(paths[latest])),
         **{name: _number(value) for name, value in figures.items()},
         "worst_stores_last_week": report_table(worst_stores(report)),
+        "most_outages_last_week": report_table(most_outages(report)),
     }
     meta.update(summary(report))
     return meta
@@ -178,8 +207,7 @@ def partition_metadata(
 
 def build_and_store(engine: Engine, reports_dir, as_ofs: list[pd.Timestamp]) -> tuple[pd.DataFrame, dict]:
     """Compute the reports of these instants from Postgres, replace their rows, write their CSVs."""
-    report = compute_from_db(engine, as_ofs)
-    store_rows(engine, as_ofs, report)
+    report = compute_and_store(engine, as_ofs)  # report rows and outage lists, one transaction
     return report, write_csvs(reports_dir, report)
 
 

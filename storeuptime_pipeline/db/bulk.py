@@ -52,6 +52,12 @@ TIMEZONE_COLUMNS: Final = ("store_id", "timezone_str", "timezone", "timezone_def
 REJECTED_COLUMNS: Final = tuple(REJECT_COLUMNS)
 REPORT_VALUE_COLUMNS: Final = tuple(VALUE_COLUMNS)
 REPORT_COLUMNS: Final = ("as_of", "store_id", *REPORT_VALUE_COLUMNS)
+OUTAGE_SUMMARY_COLUMNS: Final = [
+    "outages_last_hour",
+    "outages_last_day",
+    "outages_last_week",
+    "longest_outage_last_week",
+]
 FILE_KINDS: Final = KINDS
 _REPORT_WRITE_LOCK: Final = 6_004_353_133_404_372_992  # any constant other than migrate's lock key
 
@@ -419,7 +425,13 @@ def replace_report_rows(
     ]
     for name in REPORT_VALUE_COLUMNS:
         columns.append(BinaryColumn("float8", pd.to_numeric(frame[name]).to_numpy(dtype=np.float64)))
-    copy_in(conn, "uptime_report", REPORT_COLUMNS, binary_payload(columns))
+    names = list(REPORT_COLUMNS)
+    if all(c in frame.columns for c in OUTAGE_SUMMARY_COLUMNS):  # the outage summary, when computed
+        for name in OUTAGE_SUMMARY_COLUMNS[:3]:
+            columns.append(BinaryColumn("int4", frame[name].to_numpy(dtype=np.int32)))
+        columns.append(BinaryColumn("float8", frame[OUTAGE_SUMMARY_COLUMNS[3]].to_numpy(dtype=np.float64)))
+        names += OUTAGE_SUMMARY_COLUMNS
+    copy_in(conn, "uptime_report", names, binary_payload(columns))
     return len(frame)
 
 

@@ -156,6 +156,26 @@ class UptimeReport(Base):
     downtime_last_hour: Mapped[float] = mapped_column(Double)
     downtime_last_day: Mapped[float] = mapped_column(Double)
     downtime_last_week: Mapped[float] = mapped_column(Double)
+    # Outage summary (migration 0003_outages); NULL on rows computed before it existed.
+    outages_last_hour: Mapped[int | None] = mapped_column(Integer)
+    outages_last_day: Mapped[int | None] = mapped_column(Integer)
+    outages_last_week: Mapped[int | None] = mapped_column(Integer)
+    longest_outage_last_week: Mapped[float | None] = mapped_column(Double)
+
+
+class Outage(Base):
+    """One outage of a store in the week before a report instant (README, "Outages: how often")."""
+
+    __tablename__ = "outages"
+    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id", "start_utc"),)
+
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    store_id: Mapped[str] = mapped_column(StoreId)
+    start_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    timezone: Mapped[str] = mapped_column(Text)  # the zone the store was reported in (for local times)
+    business_hours: Mapped[float] = mapped_column(Double)
+    ongoing: Mapped[bool] = mapped_column(Boolean)
 
 
 class ReportRun(Base):

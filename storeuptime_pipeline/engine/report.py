@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -182,7 +183,8 @@ def _window_figures(
 
     up_end = uptime_until(as_of)
     b_end = cal.time_until(store, as_of)
-    out: dict[str, np.ndarray] = {}
+    # Shared with the outage pass (engine/outages.py), which needs the same poll and business time.
+    out: dict[str, np.ndarray] = {"last_poll": last, "business_until_as_of": b_end}
     for name, length, _unit in WINDOWS:
         start = as_of - length
         out[f"up_{name}"] = up_end - uptime_until(start)
@@ -211,6 +213,23 @@ def _frame(
     return pd.DataFrame(data)
 
 
+class PassExtension(Protocol):
+    """More columns computed in the report's pass (the outage summary): per prepared span, per chunk."""
+
+    columns: list[str]
+
+    def prepare(self, prep: _Prepared, timeline: Timeline) -> object: ...
+
+    def chunk(
+        self,
+        state: object,
+        timeline: Timeline,
+        store: np.ndarray,
+        as_of: np.ndarray,
+        figures: dict[str, np.ndarray],
+    ) -> dict[str, np.ndarray]: ...
+
+
 def compute_reports(
     polls: pd.DataFrame,
     hours: pd.DataFrame,
@@ -233,8 +252,10 @@ def _compute(
     timezones: pd.DataFrame | None,
     as_ofs: Sequence[object],
     with_business: bool,
+    extension: PassExtension | None = None,
 ) -> pd.DataFrame:
     columns = ["as_of", *REPORT_COLUMNS, *(BUSINESS_COLUMNS if with_business else [])]
+    columns += extension.columns if extension is not None else []
     instants = np.unique(_as_us(pd.DatetimeIndex([to_utc_timestamp(a) for a in as_ofs])))
     if len(instants) == 0 or len(timeline.time) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
@@ -248,15 +269,19 @@ def _compute(
         group_end = int(np.searchsorted(instants, instants[group_start] + span, side="right"))
         group = instants[group_start:group_end]
         prep = _prepare(timeline, hours, store_tz, int(group[0]) - _WEEK, int(group[-1]))
+        state = extension.prepare(prep, timeline) if extension is not None else None
         for c in range(0, len(group), _AS_OF_CHUNK):
             chunk = group[c : c + _AS_OF_CHUNK]
             store = np.tile(np.arange(n_stores), len(chunk))
             as_of = np.repeat(chunk, n_stores)
             has_poll = first_time[store] <= as_of
             store, as_of = store[has_poll], as_of[has_poll]
-            frames.append(
-                _frame(timeline.store_ids, store, as_of, _window_figures(prep, timeline, store, as_of))
-            )
+            figures = _window_figures(prep, timeline, store, as_of)
+            frame = _frame(timeline.store_ids, store, as_of, figures)
+            if extension is not None:
+                for name, values in extension.chunk(state, timeline, store, as_of, figures).items():
+                    frame[name] = values
+            frames.append(frame)
         group_start = group_end
     # Already in (as_of, store_id) order: instants ascend, and store codes follow sorted store ids.
     return pd.concat([f[columns] for f in frames], ignore_index=True)
