@@ -31,7 +31,7 @@ from storeuptime_pipeline.engine.outages import (
 )
 from storeuptime_pipeline.engine.report import REPORT_COLUMNS, to_utc_timestamp
 from storeuptime_pipeline.engine.timezones import US_PER_HOUR, US_PER_MINUTE
-from storeuptime_pipeline.reporting import NoPollsError, read_inputs
+from storeuptime_pipeline.reporting import Inputs, NoPollsError, read_inputs, within_limits
 
 #: Unit of each window's exact figures in the invariant's sample (as the report writes them).
 _UNITS = {"hour": US_PER_MINUTE, "day": US_PER_HOUR, "week": US_PER_HOUR}
@@ -56,6 +56,8 @@ def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
     """
     instants = sorted({to_utc_timestamp(a) for a in as_ofs})
     inputs = read_inputs(engine, instants)
+    # Stored polls outside the time limits (loaded before they existed) are left out, as in compute_from_db.
+    inputs = Inputs(within_limits(inputs.polls), inputs.hours, inputs.timezones)
     if len(inputs.polls) == 0:
         raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
     frames = (inputs.polls, inputs.hours, inputs.timezones, instants)

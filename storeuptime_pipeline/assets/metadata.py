@@ -104,6 +104,14 @@ _REPORT_COLUMNS = (
     ("as_of", "timestamp", "the report instant T (UTC); windows end at T"),
     ("store_id", "string", "store id as given in the input files"),
     *((column, "float", text) for column, (_, text) in REPORT_VALUE_LABELS.items()),
+    (
+        "outages_last_hour",
+        "int",
+        "outages with business time in the last hour (NULL on rows from before 0003)",
+    ),
+    ("outages_last_day", "int", "outages with business time in the last day"),
+    ("outages_last_week", "int", "outages with business time in the last week"),
+    ("longest_outage_last_week", "float", "largest outage downtime in the last week, hours"),
 )
 
 #: Asset name -> (Postgres table it lives in, its column schema).

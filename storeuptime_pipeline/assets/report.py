@@ -191,6 +191,7 @@ def partition_metadata(
     the worst stores as a table with units.
     """
     worst = worst_stores_by_as_of(report)
+    rows_of = report.groupby("as_of").indices  # positions per hour: no repeated filtering of the frame
     out: dict[str, dict[str, object]] = {}
     for as_of, row in figures.iterrows():
         stores = int(row["stores_reported"])
@@ -201,6 +202,7 @@ def partition_metadata(
             **{name: _number(value) for name, value in row.items()},
             "csv_path": MetadataValue.path(str(paths[as_of])),
             "worst_stores_last_week": report_table(worst[as_of]),
+            "most_outages_last_week": report_table(most_outages(report.iloc[rows_of[as_of]])),
         }
     return out
 
