@@ -12,7 +12,6 @@ which snapshot is live: the newest row of the kind that is not quarantined.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy import Engine, select
 from storeuptime_pipeline.db import bulk
 from storeuptime_pipeline.db.models import IngestedFile
 from storeuptime_pipeline.engine.reading import InputFileError, Kind, ReadResult, empty_rejects
+from storeuptime_pipeline.landing import content_sha256
 from storeuptime_pipeline.quarantine import (
     MAX_REJECTED_SHARE,
     FilesQuarantined,
@@ -67,12 +67,8 @@ class FileLoad:
 
 
 def file_digest(path: Path) -> tuple[int, str]:
-    """Size and sha256: a file loaded twice is recognised by its content, not its name."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return path.stat().st_size, digest.hexdigest()
+    """Size and sha256 (the landing scan's rule, so the sensor and the load recognise the same content)."""
+    return path.stat().st_size, content_sha256(path)
 
 
 def _describe(

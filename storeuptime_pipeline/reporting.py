@@ -22,7 +22,6 @@ from storeuptime_pipeline.engine.report import (
     CSV_HEADER,
     REPORT_COLUMNS,
     VALUE_COLUMNS,
-    compute_reports,
     csv_bodies,
     to_utc_timestamp,
 )
@@ -72,26 +71,6 @@ def within_limits(polls: pd.DataFrame) -> pd.DataFrame:
     us = pd.DatetimeIndex(polls["timestamp_utc"]).as_unit("us").asi8
     inside = (us >= lo) & (us <= hi)
     return polls if inside.all() else polls.loc[inside].reset_index(drop=True)
-
-
-def compute_from_db(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
-    """Reports for every as-of, with business time columns for the checks; sorted (as_of, store_id).
-
-    Stored polls outside the time limits are left out (``polls_outside_limits`` counts them for the
-    run's log): an as-of inside the limits only reaches them as some store's "last earlier poll".
-    """
-    instants = sorted({to_utc_timestamp(a) for a in as_ofs})
-    inputs = read_inputs(engine, instants)
-    inputs = Inputs(within_limits(inputs.polls), inputs.hours, inputs.timezones)
-    if len(inputs.polls) == 0:
-        raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
-    return compute_reports(inputs.polls, inputs.hours, inputs.timezones, instants, with_business=True)
-
-
-def store_rows(engine: Engine, as_ofs: Sequence[pd.Timestamp], report: pd.DataFrame) -> None:
-    """Replace the rows of these as-of instants in one transaction: re-runs and backfills are safe."""
-    with engine.begin() as conn:
-        bulk.replace_report_rows(conn, list(as_ofs), report[["as_of", *REPORT_COLUMNS]])
 
 
 def csv_name(as_of: pd.Timestamp) -> str:

@@ -56,7 +56,7 @@ def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
     """
     instants = sorted({to_utc_timestamp(a) for a in as_ofs})
     inputs = read_inputs(engine, instants)
-    # Stored polls outside the time limits (loaded before they existed) are left out, as in compute_from_db.
+    # Stored polls outside the time limits (loaded before they existed) are left out of every report.
     inputs = Inputs(within_limits(inputs.polls), inputs.hours, inputs.timezones)
     if len(inputs.polls) == 0:
         raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
