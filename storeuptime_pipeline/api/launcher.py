@@ -24,6 +24,11 @@ from storeuptime_pipeline.jobs import on_demand_report_job
 log = logging.getLogger(__name__)
 
 JOB_NAME = on_demand_report_job.name
+#: launchRun mutations in flight at once. Every launch upserts the same ``asset_keys`` rows (the
+#: asset and its checks) inside the webserver, so a burst of 50 concurrent launches queues on that
+#: row lock until the webserver's statement timeout (15 s) cancels the later ones (HTTP 500). A few
+#: at a time keep each launch short; the rest wait here, which costs a burst seconds, not failures.
+MAX_CONCURRENT_LAUNCHES = 4
 ASSET_NAME = "on_demand_report"
 REPORT_ID_TAG = "storeuptime/report_id"
 
@@ -83,6 +88,7 @@ class GraphQLLauncher:
         self.timeout = timeout_seconds
         self._selector: _JobSelector | None = None
         self._lock = threading.Lock()
+        self._launching = threading.BoundedSemaphore(MAX_CONCURRENT_LAUNCHES)
 
     def launch(self, report_id: str, as_of: str) -> str:
         """Queue the run; on a stale cached location (code location renamed/reloaded) look it up once more."""
@@ -111,7 +117,8 @@ class GraphQLLauncher:
             "runConfigData": run_config(report_id, as_of),
             "executionMetadata": {"tags": [{"key": REPORT_ID_TAG, "value": report_id}]},
         }
-        result = self._post(_LAUNCH, {"executionParams": params})["launchRun"]
+        with self._launching:
+            result = self._post(_LAUNCH, {"executionParams": params})["launchRun"]
         kind = result["__typename"]
         if kind == "LaunchRunSuccess":
             return str(result["run"]["runId"])
