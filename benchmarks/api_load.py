@@ -26,15 +26,15 @@ import requests
 from common import dataset
 
 from storeuptime_pipeline.api.status import report_csv
-from storeuptime_pipeline.assets.report import build_and_store
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, normalize_url
+from storeuptime_pipeline.db.run_records import record_report
 from storeuptime_pipeline.db.scratch import admin_server, temporary_database
 from storeuptime_pipeline.db.session import get_engine
-from storeuptime_pipeline.instance import DAGSTER_HOME_ENV, instance_yaml
-from storeuptime_pipeline.loading import load_files
-from storeuptime_pipeline.reporting import latest_poll
-from storeuptime_pipeline.run_records import record_report
+from storeuptime_pipeline.defs.assets.report import build_and_store
+from storeuptime_pipeline.services.instance import DAGSTER_HOME_ENV, instance_yaml
+from storeuptime_pipeline.services.loading import load_files
+from storeuptime_pipeline.services.reporting import latest_poll
 
 TARGET_P99_MS = 100.0
 

@@ -13,9 +13,9 @@ import time
 import pandas as pd
 from common import dataset, peak_rss_mb, timed
 
-from storeuptime_pipeline.engine.outages import compute_report_with_outages, compute_reports_with_outages
-from storeuptime_pipeline.engine.reading import read_input
-from storeuptime_pipeline.engine.report import compute_report, compute_reports
+from storeuptime_pipeline.core.outages import compute_report_with_outages, compute_reports_with_outages
+from storeuptime_pipeline.core.reading import read_input
+from storeuptime_pipeline.core.report import compute_report, compute_reports
 
 TARGETS = {"load": 2.0, "one report": 1.5, "168 hourly reports": 30.0}
 #: The outage pass may add at most this share to a report's compute time.

@@ -19,10 +19,10 @@ from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import normalize_url
 from storeuptime_pipeline.db.scratch import admin_server, temporary_database
 from storeuptime_pipeline.db.session import get_engine
-from storeuptime_pipeline.loading import load_files
-from storeuptime_pipeline.partitions import as_ofs_of_window
-from storeuptime_pipeline.reporting import write_csvs
-from storeuptime_pipeline.reporting_outages import compute_and_store
+from storeuptime_pipeline.defs.partitions import as_ofs_of_window
+from storeuptime_pipeline.services.loading import load_files
+from storeuptime_pipeline.services.reporting import write_csvs
+from storeuptime_pipeline.services.reporting_outages import compute_and_store
 
 TARGETS = {
     "first load polls/s": 200_000,

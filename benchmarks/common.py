@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from storeuptime_pipeline.generate import GeneratedDataset, generate_dataset
+from storeuptime_pipeline.generator.data import GeneratedDataset, generate_dataset
 
 CACHE = Path(os.environ.get("STOREUPTIME_BENCH_DIR", Path(__file__).resolve().parent / ".data"))
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from storeuptime_pipeline.assets.ingest import INGEST_ASSETS
-from storeuptime_pipeline.assets.report import REPORT_ASSETS
-from storeuptime_pipeline.checks import INGEST_CHECKS
-from storeuptime_pipeline.jobs import ingest_job, on_demand_report_job, uptime_report_job
-from storeuptime_pipeline.resources import DatabaseResource, LandingFolderResource, ReportsFolderResource
-from storeuptime_pipeline.schedules import hourly_report_schedule
-from storeuptime_pipeline.sensors import landing_folder_sensor, report_after_ingest_sensor
+from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
+from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
+from storeuptime_pipeline.defs.checks import INGEST_CHECKS
+from storeuptime_pipeline.defs.jobs import ingest_job, on_demand_report_job, uptime_report_job
+from storeuptime_pipeline.defs.resources import DatabaseResource, LandingFolderResource, ReportsFolderResource
+from storeuptime_pipeline.defs.schedules import hourly_report_schedule
+from storeuptime_pipeline.defs.sensors import landing_folder_sensor, report_after_ingest_sensor
 
 
 def resources(

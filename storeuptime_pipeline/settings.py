@@ -11,9 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from storeuptime_pipeline.core.limits import MAX_POLL_AHEAD_ENV, MIN_POLL_TIME_ENV, TimeLimits, time_limits
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, MAX_CONCURRENT_RUNS_ENV
 from storeuptime_pipeline.db.embedded import HOME_ENV, project_root
-from storeuptime_pipeline.engine.limits import MAX_POLL_AHEAD_ENV, MIN_POLL_TIME_ENV, TimeLimits, time_limits
 
 DATA_DIR_ENV = "STOREUPTIME_DATA_DIR"
 REPORTS_DIR_ENV = "STOREUPTIME_REPORTS_DIR"

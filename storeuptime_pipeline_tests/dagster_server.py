@@ -57,7 +57,7 @@ from storeuptime_pipeline.db.config import (
     normalize_url,
 )
 from storeuptime_pipeline.db.embedded import HOME_ENV
-from storeuptime_pipeline.instance import DAGSTER_HOME_ENV, instance_yaml
+from storeuptime_pipeline.services.instance import DAGSTER_HOME_ENV, instance_yaml
 
 DEFINITIONS_MODULE = "storeuptime_pipeline.definitions"
 _DAEMONS_NEEDED = ("QUEUED_RUN_COORDINATOR", "SENSOR")

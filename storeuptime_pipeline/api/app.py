@@ -47,8 +47,8 @@ from storeuptime_pipeline.api.queue_limit import RETRY_AFTER_SECONDS, QueueFull,
 from storeuptime_pipeline.api.status import Complete, Failed, Outcome, ReportStatuses, Running
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import normalize_url
+from storeuptime_pipeline.db.run_records import record_report
 from storeuptime_pipeline.db.session import get_engine
-from storeuptime_pipeline.run_records import record_report
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Backends:
     def _prepare(self) -> None:
         """Database URL and DAGSTER_HOME as every entry point decides them; then migrate once."""
         if self._url is None or self._instance is None:
-            from storeuptime_pipeline.instance import prepare_environment
+            from storeuptime_pipeline.services.instance import prepare_environment
 
             self._url = prepare_environment(self._url)
         migrate.upgrade(self._url)

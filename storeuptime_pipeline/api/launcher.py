@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import requests
 
-from storeuptime_pipeline.jobs import on_demand_report_job
+from storeuptime_pipeline.defs.jobs import on_demand_report_job
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from storeuptime_pipeline.api.models import REPORT_ID_PATTERN, STATUS_HEADER, ErrorDetail, ReportStatus
 from storeuptime_pipeline.api.status import Complete, Outcome, ReportStatuses
-from storeuptime_pipeline.reporting_outages import NoOutageSummary, extended_csv, outages_csv
+from storeuptime_pipeline.services.reporting_outages import NoOutageSummary, extended_csv, outages_csv
 
 Variant = Literal["extended", "outages"]
 Columns = Annotated[

@@ -35,7 +35,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from storeuptime_pipeline import settings
     from storeuptime_pipeline.api.app import create_app
     from storeuptime_pipeline.api.http_limits import uvicorn_options
-    from storeuptime_pipeline.instance import prepare_environment
+    from storeuptime_pipeline.services.instance import prepare_environment
 
     default_host, default_port = settings.api_bind()
     host, port = args.host or default_host, args.port or default_port

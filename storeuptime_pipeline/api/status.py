@@ -22,9 +22,9 @@ import pandas as pd
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from sqlalchemy import Engine
 
+from storeuptime_pipeline.core.report import format_csv
 from storeuptime_pipeline.db.bulk import read_report_rows
-from storeuptime_pipeline.engine.report import format_csv
-from storeuptime_pipeline.run_records import get_report
+from storeuptime_pipeline.db.run_records import get_report
 
 #: Run statuses in which the report may still appear.
 _UNFINISHED = {

@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 from sqlalchemy.types import Text
 
+from storeuptime_pipeline.core.reading import KINDS, REJECT_COLUMNS
+from storeuptime_pipeline.core.report import VALUE_COLUMNS
 from storeuptime_pipeline.db.copyio import (
     BinaryColumn,
     binary_payload,
@@ -43,8 +45,6 @@ from storeuptime_pipeline.db.copyio import (
     utc_microseconds,
 )
 from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, StoreStatus
-from storeuptime_pipeline.engine.reading import KINDS, REJECT_COLUMNS
-from storeuptime_pipeline.engine.report import VALUE_COLUMNS
 
 POLL_COLUMNS: Final = ("store_id", "timestamp_utc", "is_active")
 HOURS_COLUMNS: Final = ("store_id", "day_of_week", "start_seconds", "end_seconds")

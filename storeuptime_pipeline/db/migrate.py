@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 # Dagster's own storage uses Alembic's default ``alembic_version`` table in the same database.
 VERSION_TABLE: Final = "storeuptime_alembic_version"
 # Arbitrary constant identifying "storeuptime schema migration" among advisory locks ("STOREUPT").

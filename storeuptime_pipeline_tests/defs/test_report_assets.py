@@ -1,0 +1,134 @@
+"""The report assets from Postgres: one partition, a 24-hour single-run range, re-runs, on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, materialize
+from sqlalchemy import text
+
+from storeuptime_pipeline.core.reading import read_input
+from storeuptime_pipeline.core.report import REPORT_COLUMNS, compute_reports, format_csv
+from storeuptime_pipeline.db import bulk
+from storeuptime_pipeline.db.session import get_engine
+from storeuptime_pipeline.definitions import resources
+from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
+from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
+from storeuptime_pipeline.defs.checks import INGEST_CHECKS
+from storeuptime_pipeline.generator.data import generate_dataset
+from storeuptime_pipeline.services.reporting import csv_name
+
+ALL = [*INGEST_ASSETS, *INGEST_CHECKS, *REPORT_ASSETS]
+TABLES = (
+    "stores, business_hours, store_status, ingested_files, rejected_rows, uptime_report, report_runs, outages"
+)
+
+
+@pytest.fixture(scope="module")
+def loaded(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A generated data set ingested once through the assets; the report tests share it."""
+    engine = get_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    landing = tmp_path_factory.mktemp("incoming")
+    reports = tmp_path_factory.mktemp("reports")
+    ds = generate_dataset(landing, stores=150, days=9, seed=11)
+    res = resources(database_url=database_url, landing=str(landing), reports=str(reports))
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize(
+            ALL, selection=[a.key for a in INGEST_ASSETS], instance=instance, resources=res
+        ).success
+    polls = read_input(ds.status_path, "status").valid
+    hours = read_input(ds.hours_path, "hours").valid
+    tz = read_input(ds.timezones_path, "timezones").valid
+    return {"engine": engine, "res": res, "reports": reports, "inputs": (polls, hours, tz), "ds": ds}
+
+
+def _db_rows(engine, as_of: pd.Timestamp) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return bulk.read_report_rows(conn, as_of)
+
+
+def _expected(loaded: dict, as_ofs: list[pd.Timestamp]) -> pd.DataFrame:
+    polls, hours, tz = loaded["inputs"]
+    return compute_reports(polls, hours, tz, as_ofs)
+
+
+def _run(loaded: dict, **kwargs):
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            ALL, selection=["uptime_report"], instance=instance, resources=loaded["res"], **kwargs
+        )
+    assert result.success
+    return result
+
+
+def test_one_partition_equals_the_engine_on_the_csv_files(loaded: dict) -> None:
+    result = _run(loaded, partition_key="2023-01-25-09:00")
+    as_of = pd.Timestamp("2023-01-25 10:00", tz="UTC")
+    expected = _expected(loaded, [as_of]).drop(columns="as_of")
+    got = _db_rows(loaded["engine"], as_of)
+    pd.testing.assert_frame_equal(got[REPORT_COLUMNS].reset_index(drop=True), expected, check_dtype=False)
+    csv_path = loaded["reports"] / csv_name(as_of)
+    assert csv_path.read_text() == format_csv(expected)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "uptime_plus_downtime_equals_business_time": True,
+        "every_polled_store_has_a_row": True,
+        "outages_add_up_to_downtime": True,
+    }
+    meta = result.asset_materializations_for_node("uptime_report")[0].metadata
+    assert meta["dagster/partition_row_count"].value == len(expected)
+
+
+def test_a_24_hour_range_runs_once_and_equals_the_engine(loaded: dict) -> None:
+    tags = {
+        "dagster/asset_partition_range_start": "2023-01-24-00:00",
+        "dagster/asset_partition_range_end": "2023-01-24-23:00",
+    }
+    result = _run(loaded, tags=tags)
+    assert len(result.asset_materializations_for_node("uptime_report")) == 24  # one run, 24 partitions
+    as_ofs = list(pd.date_range("2023-01-24 01:00", "2023-01-25 00:00", freq="h", tz="UTC"))
+    expected = _expected(loaded, as_ofs)
+    engine = loaded["engine"]
+    for as_of in (as_ofs[0], as_ofs[11], as_ofs[-1]):
+        want = expected[expected["as_of"] == as_of].drop(columns="as_of").reset_index(drop=True)
+        pd.testing.assert_frame_equal(_db_rows(engine, as_of)[REPORT_COLUMNS], want, check_dtype=False)
+    with engine.connect() as conn:
+        count = conn.execute(
+            text("SELECT count(*) FROM uptime_report WHERE as_of BETWEEN :a AND :b"),
+            {"a": as_ofs[0].to_pydatetime(), "b": as_ofs[-1].to_pydatetime()},
+        ).scalar_one()
+    assert count == len(expected)
+
+
+def test_rerunning_a_partition_leaves_identical_rows(loaded: dict) -> None:
+    as_of = pd.Timestamp("2023-01-25 06:00", tz="UTC")
+    _run(loaded, partition_key="2023-01-25-05:00")
+    first = _db_rows(loaded["engine"], as_of)
+    _run(loaded, partition_key="2023-01-25-05:00")
+    again = _db_rows(loaded["engine"], as_of)
+    assert len(first) > 100
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_on_demand_report_is_as_of_the_latest_poll(loaded: dict) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            ALL,
+            selection=["on_demand_report"],
+            instance=instance,
+            resources=loaded["res"],
+            run_config={"ops": {"on_demand_report": {"config": {"report_id": "abc123"}}}},
+        )
+    assert result.success
+    polls, hours, tz = loaded["inputs"]
+    latest = polls["timestamp_utc"].max()
+    expected = compute_reports(polls, hours, tz, [latest]).drop(columns="as_of")
+    path = Path(str(result.asset_materializations_for_node("on_demand_report")[0].metadata["csv_path"].value))
+    assert path.read_text() == format_csv(expected)
+    with loaded["engine"].connect() as conn:
+        row = conn.execute(text("SELECT status, as_of FROM report_runs WHERE report_id = 'abc123'")).one()
+    assert row.status == "complete" and pd.Timestamp(row.as_of) == latest

@@ -1,0 +1,74 @@
+"""The run worker health check: FAILED only for a worker provably gone, RUNNING for anything else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.launcher import WorkerStatus
+
+from storeuptime_pipeline.defs.run_launcher import WORKER_HOST_TAG, WORKER_PID_TAG, host_id, worker_health
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def _run(instance: DagsterInstance, tags: dict[str, str]) -> DagsterRun:
+    return instance.add_run(DagsterRun(job_name="some_job", status=DagsterRunStatus.STARTED, tags=tags))
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=30)
+    return process.pid
+
+
+def test_a_live_worker_on_this_host_is_running(instance: DagsterInstance) -> None:
+    run = _run(instance, {WORKER_HOST_TAG: host_id(), WORKER_PID_TAG: str(os.getpid())})
+    assert worker_health(instance, run).status is WorkerStatus.RUNNING
+
+
+def test_a_vanished_worker_on_this_host_is_failed(instance: DagsterInstance) -> None:
+    pid = _dead_pid()
+    run = _run(instance, {WORKER_HOST_TAG: host_id(), WORKER_PID_TAG: str(pid)})
+    result = worker_health(instance, run)
+    assert result.status is WorkerStatus.FAILED
+    assert f"process {pid} is gone" in (result.msg or "")
+
+
+def test_a_pid_reused_by_a_later_process_is_failed(instance: DagsterInstance) -> None:
+    run = _run(instance, {WORKER_HOST_TAG: host_id()})
+    time.sleep(3.5)  # the process below is created after the run, as a reused pid would be
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        instance.add_run_tags(run.run_id, {WORKER_PID_TAG: str(later.pid)})
+        reloaded = instance.get_run_by_id(run.run_id)
+        assert reloaded is not None
+        assert worker_health(instance, reloaded).status is WorkerStatus.FAILED
+    finally:
+        later.kill()
+        later.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {},  # started elsewhere (a remote code server, an untagged in-process run)
+        {WORKER_HOST_TAG: "another-host/boot", WORKER_PID_TAG: "1"},
+        {WORKER_HOST_TAG: "HOST"},  # this host, but no pid recorded yet
+    ],
+)
+def test_what_cannot_be_judged_counts_as_running(instance: DagsterInstance, tags: dict[str, str]) -> None:
+    tags = {k: host_id() if v == "HOST" else v for k, v in tags.items()}
+    if WORKER_PID_TAG in tags:
+        tags[WORKER_PID_TAG] = str(_dead_pid())
+    run = _run(instance, tags)
+    assert worker_health(instance, run).status is WorkerStatus.RUNNING
