@@ -36,7 +36,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 from sqlalchemy import text
 
 from storeuptime_pipeline import settings
-from storeuptime_pipeline.core.reading import InputFileError
+from storeuptime_pipeline.core.inputs import InputFileError
 from storeuptime_pipeline.db.run_records import get_report
 from storeuptime_pipeline.defs.assets.ingest import ASSET_OF_KIND
 from storeuptime_pipeline.defs.jobs import ingest_job, on_demand_report_job, uptime_report_job

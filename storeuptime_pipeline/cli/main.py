@@ -18,14 +18,17 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from storeuptime_pipeline.api.server import add_parser as add_api_parser
+from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE, InputFileError
 from storeuptime_pipeline.core.limits import InstantError, parse_as_of
-from storeuptime_pipeline.core.reading import InputFileError, ReadResult, read_input
+from storeuptime_pipeline.core.reasons import Note
+from storeuptime_pipeline.core.validation import ReadResult
 from storeuptime_pipeline.db.errors import EmbeddedServerError
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.fileio.landing import SkippedEntry, find_inputs, scan_folder
 
-_NOTE_TEXT = {
-    "invalid_timezones": "invalid timezone name (America/Chicago used)",
-    "empty_timezones": "empty timezone (America/Chicago used)",
+_NOTE_TEXT: dict[Note, str] = {
+    Note.INVALID_TIMEZONES: f"invalid timezone name ({DEFAULT_TIMEZONE} used)",
+    Note.EMPTY_TIMEZONES: f"empty timezone ({DEFAULT_TIMEZONE} used)",
 }
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from storeuptime_pipeline.core.inputs import SECONDS_PER_DAY
 from storeuptime_pipeline.core.keyed import KeySpace
-from storeuptime_pipeline.core.reading import SECONDS_PER_DAY
 from storeuptime_pipeline.core.timezones import US_PER_DAY, US_PER_SECOND, offset_segments
 
 #: The "open all day" rows of the real data end at 23:59:59; they mean the end of the day.

@@ -24,8 +24,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from storeuptime_pipeline.core.business_hours import BusinessCalendar, build_calendar
+from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE
 from storeuptime_pipeline.core.keyed import KeySpace, max_span_us
-from storeuptime_pipeline.core.reading import DEFAULT_TIMEZONE, resolve_timezones
+from storeuptime_pipeline.core.rules import resolve_timezones
 from storeuptime_pipeline.core.timezones import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE
 
 REPORT_COLUMNS = [

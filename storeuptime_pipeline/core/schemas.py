@@ -1,15 +1,15 @@
-"""Pandera models of the three input files, built on the engine's reading rules.
+"""Pandera models of the three input files, built on the reading rules: the validation itself.
 
-Each column has a pandera *parser* that calls the engine's rule for that column
-(``engine.reading.RULES``) and leaves a missing value where the rule rejects the row, and a check,
-named after the rule's reason, that the value is there. So pandera reads each value exactly once,
-a row it rejects is exactly a row the CLI would leave out, for the same reason, and validation is
-lazy: every failing row is collected, mapped back to its line number and returned as a reject.
+Each column has a pandera *parser* that calls the rule for that column (``rules.RULES``) and
+leaves a missing value where the rule rejects the row, and a check, named after the rule's
+reason (``RejectReason``), that the value is there. So pandera reads each value exactly once, and
+validation is lazy: every failing row is collected, mapped back to its line number and returned as
+a reject whose reason is the failed check's name. The CLI and ingestion both validate through
+these models (``validation.validate_input``), so they cannot disagree on a row.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,19 +17,15 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from storeuptime_pipeline.core.reading import (
-    REQUIRED_COLUMNS,
-    RULES,
-    Check,
-    Kind,
-    Parsed,
-    ReadResult,
-    empty_rejects,
-    read_input,
-)
+from storeuptime_pipeline.core.inputs import REQUIRED_COLUMNS, Kind
+from storeuptime_pipeline.core.reasons import empty_rejects
+from storeuptime_pipeline.core.rules import RULES, Check, Rule
+
+#: Parsed columns (by source column name), the mask of rows every rule accepted, and the rejects.
+Parsed = tuple[dict[str, pd.Series], np.ndarray, pd.DataFrame]
 
 
-def _rule(kind: Kind, column: str):
+def _rule(kind: Kind, column: str) -> Rule:
     return next(r for r in RULES[kind] if r.column == column)
 
 
@@ -62,6 +58,8 @@ def _column_parser(kind: Kind, column: str):
 
 
 def _column_check(column: str, reason: str):
+    """The parser's own reason: a value it left missing is a rejected row."""
+
     def present(cls, values: pd.Series) -> pd.Series:
         return values.notna()
 
@@ -74,14 +72,14 @@ def _limit_check(column: str, check: Check):
     def within(cls, values: pd.Series) -> pd.Series:
         return pd.Series(~check.bad(values), index=values.index)
 
-    return pa.check(column, name=check.reason, ignore_na=False)(within)
+    return pa.check(column, name=check.text, ignore_na=False)(within)
 
 
 def _model(kind: Kind, name: str, doc: str) -> type[_InputFile]:
     """A DataFrameModel whose parsers and checks are the kind's rules, in reading order.
 
-    Built from ``RULES`` rather than written out, so a rule added to the engine is validated by
-    pandera without a second edit.
+    Built from ``RULES`` rather than written out, so a rule added there is validated by pandera
+    without a second edit.
     """
     columns = REQUIRED_COLUMNS[kind]
     namespace: dict[str, object] = {
@@ -92,7 +90,7 @@ def _model(kind: Kind, name: str, doc: str) -> type[_InputFile]:
     }
     for rule in RULES[kind]:
         namespace[f"_read_{rule.column}"] = _column_parser(kind, rule.column)
-        namespace[f"_check_{rule.column}"] = _column_check(rule.column, rule.reason)
+        namespace[f"_check_{rule.column}"] = _column_check(rule.column, rule.text)
         for i, check in enumerate(rule.checks):
             namespace[f"_check_{rule.column}_{i}"] = _limit_check(rule.column, check)
     return type(name, (_InputFile,), namespace)
@@ -112,8 +110,8 @@ MODELS: dict[Kind, type[_InputFile]] = {"status": StatusFile, "hours": HoursFile
 def validate_rows(kind: Kind, frame: pd.DataFrame) -> Parsed:
     """Read and check a file's string frame through its pandera model, lazily.
 
-    Returns the parsed columns, the mask of accepted rows and one reject per failing row (for the
-    first rule in reading order, the reason the CLI prints too).
+    Returns the parsed columns, the mask of accepted rows and one reject per failing row, for the
+    first rule it breaks in reading order (the parser of a column before that column's checks).
     """
     columns = [r.column for r in RULES[kind]]
     try:
@@ -131,7 +129,7 @@ def validate_rows(kind: Kind, frame: pd.DataFrame) -> Parsed:
         # The first rule in reading order names the row, and within a column the parser comes first.
         order = {
             (rule.column, reason): i
-            for i, (rule, reason) in enumerate((r, why) for r in RULES[kind] for why in r.reasons())
+            for i, (rule, reason) in enumerate((r, why) for r in RULES[kind] for why in r.texts())
         }
         rank = [order.get((c, k), len(order)) for c, k in zip(rows["column"], rows["check"], strict=True)]
         rows = rows.assign(rank=rank).sort_values(["index", "rank"]).drop_duplicates("index")
@@ -148,8 +146,3 @@ def validate_rows(kind: Kind, frame: pd.DataFrame) -> Parsed:
         )
         return {c: validated[c] for c in columns}, ok, rejects
     return {c: validated[c] for c in columns}, np.ones(len(frame), dtype=bool), empty_rejects()
-
-
-def read_validated(path: str | Path, kind: Kind) -> ReadResult:
-    """Read a file for ingestion: the pandera models parse and check, the engine's rules inside."""
-    return read_input(path, kind, screen=validate_rows)

@@ -35,7 +35,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 from sqlalchemy.types import Text
 
-from storeuptime_pipeline.core.reading import KINDS, REJECT_COLUMNS
+from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE, KINDS
+from storeuptime_pipeline.core.reasons import REJECT_COLUMNS
 from storeuptime_pipeline.core.report import VALUE_COLUMNS
 from storeuptime_pipeline.db.copyio import (
     BinaryColumn,
@@ -44,7 +45,7 @@ from storeuptime_pipeline.db.copyio import (
     copy_out_frame,
     utc_microseconds,
 )
-from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, StoreStatus
+from storeuptime_pipeline.db.models import StoreStatus
 
 POLL_COLUMNS: Final = ("store_id", "timestamp_utc", "is_active")
 HOURS_COLUMNS: Final = ("store_id", "day_of_week", "start_seconds", "end_seconds")

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-DEFAULT_TIMEZONE = "America/Chicago"
+from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE
 
 # Opaque ids compare bytewise: no linguistic ordering is wanted, and under a libc locale such as
 # en_US.UTF-8 or C.UTF-8 every B-tree comparison would otherwise go through strcoll (several times

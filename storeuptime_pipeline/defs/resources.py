@@ -14,7 +14,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from storeuptime_pipeline import settings
-from storeuptime_pipeline.core.reading import Kind
+from storeuptime_pipeline.core.inputs import Kind
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import database_url, normalize_url
 from storeuptime_pipeline.db.session import get_engine

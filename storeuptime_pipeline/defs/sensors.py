@@ -23,7 +23,7 @@ from dagster import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from storeuptime_pipeline import settings
-from storeuptime_pipeline.core.reading import InputFileError
+from storeuptime_pipeline.core.inputs import InputFileError
 from storeuptime_pipeline.defs.assets.ingest import ASSET_OF_KIND
 from storeuptime_pipeline.defs.jobs import ingest_job, uptime_report_job
 from storeuptime_pipeline.defs.partitions import HOUR, hourly_partitions

@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from storeuptime_pipeline.core.reading import KINDS, InputFileError, Kind
+from storeuptime_pipeline.core.inputs import KINDS, InputFileError, Kind
 from storeuptime_pipeline.fileio.names import NAME_PATTERNS, PARTIAL_SUFFIXES, classify
 
 _INPUT_NAMES = ", ".join(patterns[0] for patterns in NAME_PATTERNS.values())

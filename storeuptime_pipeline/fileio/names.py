@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from storeuptime_pipeline.core.reading import KINDS, Kind
+from storeuptime_pipeline.core.inputs import KINDS, Kind
 
 #: Lower-cased glob patterns per kind; the real files' names and their common renamings.
 NAME_PATTERNS: dict[Kind, tuple[str, ...]] = {

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from storeuptime_pipeline.core.inputs import InputFileError, Kind
 from storeuptime_pipeline.core.quarantine import (
     MAX_REJECTED_SHARE,
     FilesQuarantined,
@@ -27,10 +28,11 @@ from storeuptime_pipeline.core.quarantine import (
     reject_share,
     unreadable,
 )
-from storeuptime_pipeline.core.reading import InputFileError, Kind, ReadResult, empty_rejects
-from storeuptime_pipeline.core.schemas import read_validated
+from storeuptime_pipeline.core.reasons import empty_rejects
+from storeuptime_pipeline.core.validation import ReadResult
 from storeuptime_pipeline.db import bulk
 from storeuptime_pipeline.db.models import IngestedFile
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.fileio.landing import content_sha256
 
 #: Snapshot kinds replace the table; polls append.
@@ -100,7 +102,7 @@ def _describe(
 def _read(path: Path, kind: Kind, accept_rejects: bool, limit: float) -> tuple[ReadResult, Verdict]:
     """Read and validate one file and judge it; a file unreadable as a whole is judged too."""
     try:
-        result = read_validated(path, kind)
+        result = read_input(path, kind)
     except InputFileError as exc:
         empty = pd.DataFrame({"store_id": pd.Series(dtype=object)})
         return ReadResult(kind, str(path), empty, empty_rejects(), 0), unreadable(exc.problem)

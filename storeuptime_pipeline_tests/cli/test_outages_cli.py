@@ -13,8 +13,8 @@ from storeuptime_pipeline.core.outages import (
     OUTAGE_COLUMNS,
     compute_report_with_outages,
 )
-from storeuptime_pipeline.core.reading import read_input
 from storeuptime_pipeline.core.report import compute_report, format_csv
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import GeneratedDataset, generate_dataset
 
 AS_OF = "2023-01-24 09:30:00"

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from storeuptime_pipeline.core.reading import read_input
 from storeuptime_pipeline.core.report import WINDOWS, compute_report, compute_reports
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import generate_dataset
 
 LIMITS = {"hour": 60.0, "day": 24.0, "week": 168.0}

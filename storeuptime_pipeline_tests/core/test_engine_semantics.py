@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from storeuptime_pipeline.core.reading import read_input
 from storeuptime_pipeline.core.report import REPORT_COLUMNS, compute_report, compute_reports
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline_tests.reference import reference_report
 
 Figures = tuple[float, float, float]

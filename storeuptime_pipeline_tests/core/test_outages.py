@@ -21,8 +21,8 @@ from storeuptime_pipeline.core.outages import (
     compute_reports_with_outages,
     format_outages_csv,
 )
-from storeuptime_pipeline.core.reading import read_input
 from storeuptime_pipeline.core.report import WINDOWS
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline_tests.core.test_engine_property import frames, scenario
 from storeuptime_pipeline_tests.reference import (

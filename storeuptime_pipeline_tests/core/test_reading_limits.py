@@ -18,6 +18,7 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
 from storeuptime_pipeline.cli.main import main
+from storeuptime_pipeline.core.inputs import InputFileError
 from storeuptime_pipeline.core.limits import (
     MAX_POLL_AHEAD_ENV,
     MIN_POLL_TIME_ENV,
@@ -27,20 +28,14 @@ from storeuptime_pipeline.core.limits import (
     parse_as_of,
 )
 from storeuptime_pipeline.core.quarantine import FilesQuarantined
-from storeuptime_pipeline.core.reading import (
-    EMPTY_ROW_REASON,
-    SUPERSEDED_REASON,
-    InputFileError,
-    parse_timestamps,
-    read_input,
-    timestamp_out_of_range,
-)
-from storeuptime_pipeline.core.schemas import read_validated
+from storeuptime_pipeline.core.reasons import RejectReason
+from storeuptime_pipeline.core.rules import parse_timestamps, timestamp_out_of_range
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
 from storeuptime_pipeline.defs.checks import INGEST_CHECKS
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.services.loading import load_files
 
 ALL = [*INGEST_ASSETS, *INGEST_CHECKS, *REPORT_ASSETS]
@@ -48,6 +43,8 @@ TABLES = "stores, business_hours, store_status, ingested_files, rejected_rows, u
 RANGE_REASON = "timestamp outside 2000-01-01 .. now + 1 day"
 LONG_REASON = f"store_id longer than {STORE_ID_MAX_CHARS} characters"
 CONTROL_REASON = "control character in store_id"
+EMPTY_ROW_REASON = RejectReason.EMPTY_ROW
+SUPERSEDED_REASON = RejectReason.SUPERSEDED
 
 
 @pytest.fixture
@@ -144,8 +141,7 @@ def test_a_year_9999_poll_is_rejected_and_the_default_report_works(
     assert len(pd.read_csv(out)) == 20
 
 
-@pytest.mark.parametrize("read", [read_input, read_validated], ids=["engine", "pandera"])
-def test_the_time_limits_are_checked_in_utc_after_the_offset(tmp_path: Path, read) -> None:
+def test_the_time_limits_are_checked_in_utc_after_the_offset(tmp_path: Path) -> None:
     path = tmp_path / "store_status.csv"
     rows = [
         "1,active,2199-12-31T23:59:59-14:00",  # 2 year 2200 in UTC
@@ -156,7 +152,7 @@ def test_the_time_limits_are_checked_in_utc_after_the_offset(tmp_path: Path, rea
         "6,active,2023-01-25 18:13:22.479220 UTC",  # 7 inside
     ]
     path.write_text("store_id,status,timestamp_utc\n" + "\n".join(rows) + "\n")
-    result = read(path, "status")
+    result = read_input(path, "status")
     assert result.rejected[["line", "reason"]].values.tolist() == [
         [2, RANGE_REASON],
         [3, RANGE_REASON],
@@ -363,12 +359,11 @@ def test_store_id_limits_apply_to_hours_and_timezones_and_control_characters_in_
     tz.write_bytes(
         b"store_id,timezone_str\n1,America/Denver\n2,America/New\x00York\n3\x7f,Asia/Kolkata\n4,UTC\n"
     )
-    for read in (read_input, read_validated):
-        assert read(hours, "hours").rejected[["line", "reason"]].values.tolist() == [[3, LONG_REASON]]
-        assert read(tz, "timezones").rejected[["line", "column", "reason"]].values.tolist() == [
-            [3, "timezone_str", "control character in timezone_str"],
-            [4, "store_id", CONTROL_REASON],
-        ]
+    assert read_input(hours, "hours").rejected[["line", "reason"]].values.tolist() == [[3, LONG_REASON]]
+    assert read_input(tz, "timezones").rejected[["line", "column", "reason"]].values.tolist() == [
+        [3, "timezone_str", "control character in timezone_str"],
+        [4, "store_id", CONTROL_REASON],
+    ]
     # 1 of 3 rows (2 of 4) rejected is over the 1% limit: the operator accepts the files to load the rest.
     loads = load_files(engine, "hours", [hours], accept_rejects=True) + load_files(
         engine, "timezones", [tz], accept_rejects=True
@@ -386,16 +381,13 @@ def test_store_id_limits_apply_to_hours_and_timezones_and_control_characters_in_
 # ------------------------------------------------------------------------------ point 9: reading items
 
 
-@pytest.mark.parametrize("read", [read_input, read_validated], ids=["engine", "pandera"])
-def test_a_line_of_separators_only_is_a_rejected_row_and_a_blank_line_is_skipped(
-    tmp_path: Path, read
-) -> None:
+def test_a_line_of_separators_only_is_a_rejected_row_and_a_blank_line_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "store_status.csv"
     path.write_text(
         "store_id,status,timestamp_utc\n1,active,2023-01-25 10:00:00 UTC\n,,\n\n"
         '"","",""\n2,active,2023-01-25 10:00:00 UTC\n'
     )
-    result = read(path, "status")
+    result = read_input(path, "status")
     assert result.rejected[["line", "reason", "raw"]].values.tolist() == [
         [3, EMPTY_ROW_REASON, ",,"],
         [5, EMPTY_ROW_REASON, '"","",""'],
@@ -447,7 +439,7 @@ def test_superseded_timezone_rows_are_in_rejected_rows_without_failing_the_rejec
 
 
 @pytest.mark.parametrize("kind", ["status", "hours", "timezones"])
-def test_pandera_and_the_engine_agree_on_every_new_reason(tmp_path: Path, kind: str) -> None:
+def test_the_one_validation_path_gives_every_new_reason(tmp_path: Path, kind: str) -> None:
     long_id = "z" * (STORE_ID_MAX_CHARS + 1)
     files = {
         "status": "store_id,status,timestamp_utc\n"
@@ -465,11 +457,9 @@ def test_pandera_and_the_engine_agree_on_every_new_reason(tmp_path: Path, kind: 
     }
     path = tmp_path / f"{kind}.csv"
     path.write_bytes(files[kind].encode())
-    via_pandera, via_engine = read_validated(path, kind), read_input(path, kind)
-    pd.testing.assert_frame_equal(via_pandera.rejected, via_engine.rejected)
-    pd.testing.assert_frame_equal(via_pandera.valid, via_engine.valid)
-    assert len(via_engine.valid) == 1
-    reasons = via_engine.rejected["reason"].tolist()
+    result = read_input(path, kind)  # what the CLI prints and ingestion stores: one function
+    assert len(result.valid) == 1
+    reasons = result.rejected["reason"].tolist()
     expected = {
         "status": [LONG_REASON, RANGE_REASON, CONTROL_REASON, EMPTY_ROW_REASON, CONTROL_REASON, RANGE_REASON],
         "hours": [LONG_REASON, CONTROL_REASON, EMPTY_ROW_REASON],

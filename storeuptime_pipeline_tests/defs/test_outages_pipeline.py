@@ -20,13 +20,13 @@ from storeuptime_pipeline.core.outages import (
     compute_reports_with_outages,
     format_extended_csv,
 )
-from storeuptime_pipeline.core.reading import read_input
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
 from storeuptime_pipeline.defs.checks import INGEST_CHECKS
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.reporting_outages import extended_csv, outages_csv
 

@@ -9,7 +9,6 @@ import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
-from storeuptime_pipeline.core.reading import read_input
 from storeuptime_pipeline.core.report import REPORT_COLUMNS, compute_reports, format_csv
 from storeuptime_pipeline.db import bulk
 from storeuptime_pipeline.db.session import get_engine
@@ -17,6 +16,7 @@ from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
 from storeuptime_pipeline.defs.checks import INGEST_CHECKS
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.reporting import csv_name
 

@@ -12,10 +12,10 @@ from dagster import DagsterRunStatus, RunsFilter
 from sqlalchemy import text
 
 from storeuptime_pipeline.cli.backfill import launch_report_backfill
-from storeuptime_pipeline.core.reading import read_input
 from storeuptime_pipeline.core.report import REPORT_COLUMNS, compute_reports
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.db.session import get_engine
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline_tests.dagster_server import dagster_stack
 

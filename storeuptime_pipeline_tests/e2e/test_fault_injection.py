@@ -33,7 +33,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from storeuptime_pipeline.core.reading import Kind
+from storeuptime_pipeline.core.inputs import Kind
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.generator.data import generate_dataset

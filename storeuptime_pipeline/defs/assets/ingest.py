@@ -19,8 +19,8 @@ from pydantic import Field
 if TYPE_CHECKING:
     from storeuptime_pipeline.services.loading import FileLoad
 
+from storeuptime_pipeline.core.inputs import Kind
 from storeuptime_pipeline.core.quarantine import MAX_REJECTED_SHARE, FilesQuarantined
-from storeuptime_pipeline.core.reading import Kind
 from storeuptime_pipeline.db import bulk, queries
 from storeuptime_pipeline.defs.assets.metadata import (
     OWNERS,
