@@ -154,7 +154,9 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
         table = read(threads=False)  # only a single-threaded read knows the line numbers
     table, not_utf8 = _as_utf8(table, [mapping[name] for name in table.column_names])
     frame = table.to_pandas().rename(columns=mapping)[list(wanted)]
-    lines = physical_line_numbers(path, len(frame), [n for n, _ in bad_rows if n is not None])
+    # Known for every row after the single-threaded read; 0 stands for unknown.
+    lines, skipped_lines = physical_line_numbers(path, len(frame), [n or 0 for n, _ in bad_rows])
+    skipped = list(zip(skipped_lines.tolist(), (text for _, text in bad_rows), strict=True))
     frame.insert(0, "line", lines)
     encoding_rows = reject_rows(np.zeros(0, dtype=np.int64), None, RejectReason.NOT_UTF8)
     if not_utf8 is not None:
@@ -180,9 +182,9 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
             blank_lines[written], None, RejectReason.EMPTY_ROW, np.array(texts, dtype=object)[written]
         )
         frame = frame.loc[~blank].reset_index(drop=True)
-    field_errors = [(n, t) for n, t in bad_rows if t]
+    field_errors = [(n, t) for n, t in skipped if t]
     rejects = reject_rows(
-        np.array([n or 0 for n, _ in field_errors], dtype=np.int64),
+        np.array([n for n, _ in field_errors], dtype=np.int64),
         None,
         RejectReason.WRONG_FIELD_COUNT.text(expected=len(header)),
         [t for _, t in field_errors],

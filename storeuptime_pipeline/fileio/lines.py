@@ -23,11 +23,12 @@ def count_lines(path: Path) -> int:
     return newlines + (0 if last == b"\n" else 1)
 
 
-def physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> np.ndarray:
-    """Line number of each table row: every line after the header except the skipped ones.
+def physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Line number of each table row and of each skipped row (given by the CSV reader's row number).
 
-    A quoted field spanning lines breaks that simple mapping; such rare files take the exact,
-    slower path through the csv module.
+    Every line after the header is a row, except the skipped ones. A quoted field spanning lines
+    breaks that simple mapping, and then the reader's row numbers count rows, not lines: such
+    rare files take the exact, slower path through the csv module, which maps both.
     """
     n_lines = count_lines(path)
     keep = np.ones(max(n_lines - 1, 0), dtype=bool)
@@ -35,21 +36,23 @@ def physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> np.
     keep[skipped_idx[(skipped_idx >= 0) & (skipped_idx < len(keep))]] = False
     lines = np.arange(2, n_lines + 1, dtype=np.int64)[keep]
     if len(lines) == data_rows:
-        return lines
+        return lines, np.asarray(skipped, dtype=np.int64)
     starts: list[int] = []
+    first_line = {1: 1}  # row number (the header is row 1) -> the physical line it starts on
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
         reader = csv.reader(fh)
-        next(reader, None)
-        n_cols = None
+        n_cols = len(next(reader, None) or [])
         prev = reader.line_num
-        for record in reader:
-            n_cols = n_cols or len(record)
+        for number, record in enumerate(reader, start=2):
+            first_line[number] = prev + 1
             if not record or len(record) == n_cols:
                 starts.append(prev + 1)
             prev = reader.line_num
     if len(starts) == data_rows:
-        return np.asarray(starts, dtype=np.int64)
-    return np.arange(2, data_rows + 2, dtype=np.int64)
+        return np.asarray(starts, dtype=np.int64), np.array(
+            [first_line.get(n, n) for n in skipped], dtype=np.int64
+        )
+    return np.arange(2, data_rows + 2, dtype=np.int64), np.asarray(skipped, dtype=np.int64)
 
 
 def raw_lines(path: Path, line_numbers: np.ndarray) -> list[str]:

@@ -15,11 +15,42 @@ from storeuptime_pipeline.fileio.lines import count_lines, physical_line_numbers
 HEADER = "store_id,status,timestamp_utc\n"
 
 
+@pytest.mark.parametrize("short_row_first", [True, False], ids=["short row first", "short row later"])
+def test_rows_after_a_quoted_line_break_keep_their_editor_lines(
+    tmp_path: Path, short_row_first: bool
+) -> None:
+    """The reader counts rows, not lines, past a field with a line break; the lines must not shift.
+
+    Before the fix: a row with too few fields as the first data row set the expected field count,
+    so every line number fell back to a count of rows; and a short row after the line break was
+    reported one line early (line 5, the bad status row's, instead of 6).
+    """
+    quoted = '"a\nb",active,2023-01-22 12:00:00 UTC\n'  # two lines, one row: an id with a line break
+    rows = ["3,active\n", quoted, "1,active,2023-01-22 12:00:00 UTC\n", "2,maybe,2023-01-22 12:00:00 UTC\n"]
+    if not short_row_first:
+        rows = [rows[1], rows[2], rows[3], rows[0]]
+    path = tmp_path / "store_status.csv"
+    path.write_text(HEADER + "".join(rows) + "4,active,2023-01-22 12:00:00 UTC")  # no final newline
+    short, multi, bad_status = (2, 3, 6) if short_row_first else (6, 2, 5)
+    result = read_input(path, "status")
+    expected = [
+        [short, None, "wrong number of fields (expected 3)", "3,active"],
+        [multi, "store_id", "control character in store_id", '"a'],
+        [bad_status, "status", "status is not active/inactive", "2,maybe,2023-01-22 12:00:00 UTC"],
+    ]
+    assert result.rejected[["line", "column", "reason", "raw"]].values.tolist() == sorted(
+        expected, key=lambda r: r[0]
+    )
+    assert result.valid["store_id"].tolist() == ["1", "4"]
+    assert result.rows_read == 5
+
+
 def test_line_helpers_count_find_and_quote_physical_lines(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_bytes(b"h1,h2\r\na,1\r\n\r\nb,2\r\nc,3")
     assert count_lines(path) == 5
-    assert physical_line_numbers(path, 3, skipped=[3]).tolist() == [2, 4, 5]
+    lines, skipped = physical_line_numbers(path, 3, skipped=[3])
+    assert lines.tolist() == [2, 4, 5] and skipped.tolist() == [3]
     assert raw_lines(path, np.array([5, 2, 0])) == ["c,3", "a,1", ""]  # 0: a line number not known
 
 
