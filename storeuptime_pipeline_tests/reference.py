@@ -23,6 +23,7 @@ second is counted exactly; a poll midpoint on a half second costs at most half a
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -173,3 +174,75 @@ def reference_report(
         )
         records.append({"store_id": store, **figures})
     return pd.DataFrame(records, columns=REPORT_COLUMNS + BUSINESS_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Business time alone, for invariant checks that must not trust the engine's own business figures.
+# ---------------------------------------------------------------------------------------------
+
+#: One rounding step of the report's figures: the engine rounds its exact business time, this
+#: module rounds whole seconds, and the two may round a tie (e.g. 18 s = 0.005 h) differently.
+ONE_ROUNDING_STEP = 0.01 + 1e-9
+
+
+def business_figures(rows: list[tuple[int, int, int]], timezone: object, as_of_s: int) -> dict[str, float]:
+    """Business time of one store in each window as of T (whole seconds), in the report's units.
+
+    Computed from the rows and the zone alone (the per-second walk of ``open_mask``), so an
+    invariant "uptime + downtime = business time" checked against it is not true by construction.
+    """
+    is_open = open_mask(rows, timezone_for(timezone), as_of_s)
+    return {
+        f"business_last_{name}": round(int(is_open[WEEK_SECONDS - length :].sum()) / unit, 2)
+        for name, length, unit in WINDOWS
+    }
+
+
+def business_mismatches(
+    report: pd.DataFrame,
+    hours: pd.DataFrame,
+    timezones: pd.DataFrame | None,
+    as_of: object | None = None,
+    sample: int = 60,
+    seed: int = 0,
+    always: Iterable[str] = (),
+) -> list[str]:
+    """Rows of ``report`` where uptime + downtime is not the business time computed here.
+
+    ``report`` has store_id, the six figures and either an ``as_of`` column (several instants) or
+    one instant given as ``as_of``. A random sample of ``sample`` rows is checked (the per-second
+    walk costs ~0.1 s per store), plus every row of the stores in ``always`` (rare shapes such as
+    overnight rows, which a random sample of a realistic data set would seldom meet); rows as of an
+    instant that is not a whole second are left out.
+    Returns one readable line per mismatch (empty: all agree within one rounding step).
+    """
+    frame = report.copy()
+    if "as_of" not in frame.columns:
+        frame["as_of"] = pd.Timestamp(as_of)
+    whole = pd.DatetimeIndex(frame["as_of"]).as_unit("us").asi8 % 1_000_000 == 0
+    frame = frame[whole]
+    if len(frame) == 0:
+        raise ValueError("no report row as of a whole second: nothing to check")
+    chosen = frame["store_id"].astype(str).isin({str(store) for store in always})
+    if (~chosen).sum() > sample:
+        frame = pd.concat([frame[chosen], frame[~chosen].sample(sample, random_state=seed)])
+    tz_of: dict[str, object] = {}
+    if timezones is not None:
+        tz_of = dict(zip(timezones["store_id"].astype(str), timezones["timezone_str"], strict=True))
+    rows_of: dict[str, list[tuple[int, int, int]]] = {}
+    for store, day, start, end in zip(
+        hours["store_id"], hours["day_of_week"], hours["start_seconds"], hours["end_seconds"], strict=True
+    ):
+        rows_of.setdefault(str(store), []).append((int(day), int(start), int(end)))
+    problems = []
+    for record in frame.to_dict("records"):
+        store = str(record["store_id"])
+        want = business_figures(rows_of.get(store, []), tz_of.get(store), whole_seconds(record["as_of"]))
+        for name, _length, _unit in WINDOWS:
+            got = record[f"uptime_last_{name}"] + record[f"downtime_last_{name}"]
+            if abs(got - want[f"business_last_{name}"]) > ONE_ROUNDING_STEP:
+                problems.append(
+                    f"store {store} as of {record['as_of']}: uptime_last_{name} + downtime_last_{name} = "
+                    f"{got:.2f}, business time (walked per second) = {want[f'business_last_{name}']:.2f}"
+                )
+    return problems

@@ -10,6 +10,7 @@ import pandas as pd
 from storeuptime_pipeline.core.report import WINDOWS, compute_report, compute_reports
 from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import generate_dataset
+from storeuptime_pipeline_tests.reference import business_mismatches
 
 LIMITS = {"hour": 60.0, "day": 24.0, "week": 168.0}
 
@@ -35,7 +36,16 @@ def test_invariant_holds_on_the_14k_store_data_set(tmp_path: Path) -> None:
     assert len(report) == polls["store_id"].nunique()
     _assert_invariant(report)
     as_ofs = list(pd.date_range(end=ds.end.floor("h"), periods=24, freq="h"))
-    _assert_invariant(compute_reports(polls, hours, tz, as_ofs, with_business=True))
+    hourly = compute_reports(polls, hours, tz, as_ofs, with_business=True)
+    _assert_invariant(hourly)
+    # Against business time computed apart (a per-second walk of local time), not the engine's own:
+    # a random sample of rows, and every row of the planted edge-case stores (overnight rows, DST
+    # and half-hour zones, no hours, no timezone row), which a random sample would seldom meet;
+    # over the last three hours only, as the walk costs ~0.05 s per (timezone, instant).
+    recent = hourly[hourly["as_of"].isin(as_ofs[-3:])]
+    assert recent["store_id"].isin(list(ds.edge_cases.values())).sum() >= 3 * 15
+    problems = business_mismatches(recent, hours, tz, sample=150, seed=42, always=ds.edge_cases.values())
+    assert not problems, "\n".join(problems[:10])
     always_open = report[~report["store_id"].isin(hours["store_id"])]
     assert len(always_open) > 1000
     assert (always_open["business_last_week"] == 168.0).all()  # no hours: open 24x7
