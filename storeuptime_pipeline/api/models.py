@@ -67,12 +67,18 @@ class ErrorDetail(BaseModel):
 
 
 class ComponentHealth(BaseModel):
+    """One dependency's probe: reachable or not, and a short reason (never a secret or a URL)."""
+
+    model_config = _STRICT
+
     ok: bool
     detail: str
 
 
 class Health(BaseModel):
     """``ok`` when the database, the Dagster instance and the webserver (which starts the runs) answer."""
+
+    model_config = _STRICT
 
     status: Literal["ok", "unavailable"]
     database: ComponentHealth
