@@ -38,7 +38,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ from storeuptime_pipeline.db.config import (
 )
 from storeuptime_pipeline.db.embedded import HOME_ENV
 from storeuptime_pipeline.services.instance import DAGSTER_HOME_ENV, instance_yaml
+from storeuptime_pipeline_tests.waiting import wait_until
 
 DEFINITIONS_MODULE = "storeuptime_pipeline.definitions"
 _DAEMONS_NEEDED = ("QUEUED_RUN_COORDINATOR", "SENSOR")
@@ -123,16 +123,9 @@ class DagsterStack:
         self, condition: Callable[[], Any], what: str, timeout: float = 60, every: float = 0.5
     ) -> Any:
         """Poll ``condition`` until it returns something truthy; fail with the log tail after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"waited {timeout:.0f} s for {what}\n--- dagster log ---\n{self.log_tail()}"
-                )
-            time.sleep(every)
+        return wait_until(
+            condition, timeout, what, every=every, details=lambda: f"--- dagster log ---\n{self.log_tail()}"
+        )
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.generator.data import GeneratedDataset, generate_dataset
 from storeuptime_pipeline.services.loading import load_files
 from storeuptime_pipeline_tests.dagster_server import DagsterStack, dagster_stack
+from storeuptime_pipeline_tests.waiting import wait_until
 
 #: Two cores here: more concurrent run workers only make each one slower.
 MAX_CONCURRENT_RUNS = 3
@@ -97,9 +98,9 @@ def _trigger(live: Live, as_of: str = "") -> str:
 def _wait_finished(live: Live, report_ids: list[str], timeout: float) -> dict[str, requests.Response]:
     """Poll until no report is Running; returns each report's final answer."""
     finished: dict[str, requests.Response] = {}
-    deadline = time.monotonic() + timeout
     with requests.Session() as session:
-        while len(finished) < len(report_ids):
+
+        def all_finished() -> bool:
             for report_id in report_ids:
                 if report_id in finished:
                     continue
@@ -107,13 +108,15 @@ def _wait_finished(live: Live, report_ids: list[str], timeout: float) -> dict[st
                 assert response.status_code == 200, response.text
                 if response.headers["X-Report-Status"] != "Running":
                     finished[report_id] = response
-            if len(finished) < len(report_ids):
-                if time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"{len(report_ids) - len(finished)} report(s) still Running after {timeout:.0f} s\n"
-                        + live.stack.log_tail()
-                    )
-                time.sleep(1)
+            return len(finished) == len(report_ids)
+
+        wait_until(
+            all_finished,
+            timeout,
+            f"{len(report_ids)} report(s) to finish (no longer Running)",
+            every=1,
+            details=lambda: f"{len(report_ids) - len(finished)} still Running\n{live.stack.log_tail()}",
+        )
     return finished
 
 

@@ -17,6 +17,7 @@ from storeuptime_pipeline.db import bulk, config, embedded, migrate
 from storeuptime_pipeline.db.scratch import embedded_project
 from storeuptime_pipeline.db.session import dispose_engines, get_engine
 from storeuptime_pipeline_tests.db.test_db_config import DAGSTER_YAML, assert_instance_uses, open_instance
+from storeuptime_pipeline_tests.waiting import finishes_within
 
 PRINT_URL = "from storeuptime_pipeline.db import config; print(config.database_url())"
 
@@ -89,10 +90,13 @@ def test_embedded_server_lifecycle(project: Path, monkeypatch: pytest.MonkeyPatc
     assert not embedded.status().running
     assert embedded.stop() is False
 
-    # Started again in this process: same data directory, data still there.
+    # Started again in this process: same data directory, data still there. The wait bounds a hang
+    # (a start that never returns); how long the restart took is printed, not asserted.
     began = time.monotonic()
-    assert config.database_url() == url
-    restart_s = time.monotonic() - began
+    restarted = finishes_within(
+        config.database_url, 120, "the embedded server to start again on its data folder"
+    )
+    print(f"\nembedded server restarted in {time.monotonic() - began:.1f} s")
+    assert restarted == url
     with get_engine(url).connect() as conn:
         pd.testing.assert_frame_equal(bulk.read_polls_window(conn, start, end), polls)
-    assert restart_s < 15, restart_s

@@ -12,7 +12,14 @@ import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 from dagster._core.launcher import WorkerStatus
 
-from storeuptime_pipeline.defs.run_launcher import WORKER_HOST_TAG, WORKER_PID_TAG, host_id, worker_health
+from storeuptime_pipeline.defs.run_launcher import (
+    _PID_REUSE_SLACK_S,
+    WORKER_HOST_TAG,
+    WORKER_PID_TAG,
+    host_id,
+    worker_health,
+)
+from storeuptime_pipeline_tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -46,7 +53,17 @@ def test_a_vanished_worker_on_this_host_is_failed(instance: DagsterInstance) -> 
 
 def test_a_pid_reused_by_a_later_process_is_failed(instance: DagsterInstance) -> None:
     run = _run(instance, {WORKER_HOST_TAG: host_id()})
-    time.sleep(3.5)  # the process below is created after the run, as a reused pid would be
+    record = instance.get_run_record_by_id(run.run_id)
+    assert record is not None
+    started = record.create_timestamp.timestamp()
+    # The process below must be created after the run, as a reused pid would be, and provably so: past
+    # the launcher's slack for create times, plus 1 s for psutil's whole-second boot time.
+    wait_until(
+        lambda: time.time() > started + _PID_REUSE_SLACK_S + 1.5,
+        30,
+        "the clock to pass the run's start by more than the pid-reuse slack",
+        every=0.1,
+    )
     later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         instance.add_run_tags(run.run_id, {WORKER_PID_TAG: str(later.pid)})

@@ -23,7 +23,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.loading import load_files
+from storeuptime_pipeline_tests.waiting import wait_until
 
 PAUSE_SECONDS = 30  # a point the test never kills would end its sleep and fail the "old state" check
 WAIT_SECONDS = 60
@@ -146,13 +146,7 @@ def _child_load(url: str, kind: Kind, path: str, point: str) -> None:
 
 
 def _wait_for(what: str, condition: Callable[[], object]) -> object:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"waited {WAIT_SECONDS} s for {what}")
+    return wait_until(condition, WAIT_SECONDS, what, every=0.02)
 
 
 def _backend(engine: Engine, point: str, sleeping: bool) -> int | None:

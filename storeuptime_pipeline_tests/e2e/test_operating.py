@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.instance import DAGSTER_HOME_ENV, dagster_home
 from storeuptime_pipeline_tests.dagster_server import free_port
+from storeuptime_pipeline_tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -102,16 +102,12 @@ class Dev:
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float, dev: Dev | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        with suppress(requests.RequestException):
-            value = condition()
-            if value:
-                return value
-        if time.monotonic() > deadline:
-            tail = "\n".join(dev.output().splitlines()[-40:]) if dev else ""
-            raise TimeoutError(f"waited {timeout:.0f} s for {what}\n--- make dev output ---\n{tail}")
-        time.sleep(0.5)
+    """``wait_until`` with a server not answering yet counted as "not yet" and make dev's output on timeout."""
+
+    def tail() -> str:
+        return "--- make dev output ---\n" + ("\n".join(dev.output().splitlines()[-40:]) if dev else "")
+
+    return wait_until(condition, timeout, what, ignoring=(requests.RequestException,), details=tail)
 
 
 def dev_command() -> list[str]:
@@ -316,10 +312,12 @@ def test_sigterm_to_make_dev_stops_everything(dev: Dev) -> None:
     assert len(groups) >= 3, groups
     os.kill(dev.process.pid, signal.SIGTERM)
     dev.process.wait(timeout=60)
-    deadline = time.monotonic() + 60
-    while _members(groups) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not _members(groups), f"still running 60 s after SIGTERM: {_members(groups)}"
+    wait_until(
+        lambda: not _members(groups),
+        60,
+        "every process of make dev to exit after SIGTERM",
+        details=lambda: f"still running: {_members(groups)}",
+    )
     for url in (f"{dev.ui}/server_info", f"{dev.api}/healthz"):
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=5)
