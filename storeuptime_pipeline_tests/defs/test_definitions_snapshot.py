@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.txt")
+REPO = Path(__file__).resolve().parents[2]
 UPDATE_ENV = "STOREUPTIME_UPDATE_SNAPSHOT"
 
 
@@ -179,7 +180,13 @@ def _current() -> str:
         "import sys; sys.stdout.write(_as_text(describe_definitions()))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
