@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from storeuptime_pipeline.core.reading import InputFileError
-from storeuptime_pipeline.fileio.landing import find_inputs, scan_folder
+from storeuptime_pipeline.fileio.landing import InputFileError, find_inputs, scan_folder
 from storeuptime_pipeline.fileio.names import PARTIAL_SUFFIXES, classify
 
 README = Path(__file__).resolve().parents[2] / "README.md"
