@@ -37,18 +37,16 @@ def supervise(
 
     ``started`` is called once all children are started (e.g. to print where they listen).
     """
-    procs = [
-        subprocess.Popen(
-            list(c.argv), start_new_session=True, env=None if c.env is None else dict(c.env), cwd=c.cwd
-        )
-        for c in children
-    ]
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # a SIGTERM cleans up like Ctrl-C
 
+    procs: list[subprocess.Popen] = []
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
+        for c in children:  # one by one: if a later one cannot start, the earlier ones are stopped
+            env = None if c.env is None else dict(c.env)
+            procs.append(subprocess.Popen(list(c.argv), start_new_session=True, env=env, cwd=c.cwd))
         if started is not None:
             started()
         while all(p.poll() is None for p in procs):
@@ -56,8 +54,11 @@ def supervise(
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(procs, stop_timeout_s)
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        try:
+            _stop(procs, stop_timeout_s)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _stop(procs: Sequence[subprocess.Popen], timeout_s: float) -> None:

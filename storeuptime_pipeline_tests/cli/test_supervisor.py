@@ -108,3 +108,17 @@ def test_sigterm_to_the_supervisor_stops_every_child(tmp_path: Path) -> None:
     assert proc.returncode == 0 and out == "stopped\n"
     assert not [p for p in pids if _alive(p)]
     assert os.getpid() not in pids
+
+
+def test_a_child_that_cannot_start_stops_those_already_started(tmp_path: Path) -> None:
+    pidfile = tmp_path / "first.pid"
+    with pytest.raises(FileNotFoundError):
+        supervise([_sleeper(pidfile), Child([str(tmp_path / "no-such-program")])], stop_timeout_s=10)
+    # Stopped perhaps before it wrote its pid: found by its command line (which names the pid file).
+    running = [
+        proc.pid
+        for proc in psutil.process_iter(["cmdline", "status"])
+        if str(pidfile) in " ".join(proc.info["cmdline"] or [])
+        and proc.info["status"] != psutil.STATUS_ZOMBIE
+    ]
+    assert running == []
