@@ -4,6 +4,8 @@
 tests can point it at a throw-away database and a recording launcher; with no arguments it finds
 them the way every entry point does (``instance.prepare_environment``), lazily, on first use, so
 importing this module (``uvicorn storeuptime_pipeline.api.app:app``) never touches a database.
+The app never migrates: ``storeuptime api`` does before it serves; the app checks the revision and
+answers 503 naming ``storeuptime db init`` while the schema is not there.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from storeuptime_pipeline import settings
@@ -45,8 +47,9 @@ from storeuptime_pipeline.api.outage_routes import (
 )
 from storeuptime_pipeline.api.queue_limit import RETRY_AFTER_SECONDS, QueueFull, TriggerGate
 from storeuptime_pipeline.api.status import Complete, Failed, Outcome, ReportStatuses, Running
-from storeuptime_pipeline.db import migrate
+from storeuptime_pipeline.db import migrate, queries
 from storeuptime_pipeline.db.config import normalize_url
+from storeuptime_pipeline.db.errors import SchemaNotReady
 from storeuptime_pipeline.db.run_records import record_report
 from storeuptime_pipeline.db.session import get_engine
 
@@ -128,27 +131,36 @@ class Backends:
         self._launcher = launcher
         self._dagster_url = dagster_url
         self._engine: Engine | None = None
+        self._prepared = False
         self._lock = threading.Lock()
 
-    def _prepare(self) -> None:
-        """Database URL and DAGSTER_HOME as every entry point decides them; then migrate once."""
-        if self._url is None or self._instance is None:
-            from storeuptime_pipeline.services.instance import prepare_environment
+    def _environment(self) -> str:
+        """Database URL and DAGSTER_HOME as every entry point decides them, once (the lock is held)."""
+        if not self._prepared:
+            if self._url is None or self._instance is None:
+                from storeuptime_pipeline.services.instance import prepare_environment
 
-            self._url = prepare_environment(self._url)
-        migrate.upgrade(self._url)
-        self._engine = get_engine(self._url)
+                self._url = prepare_environment(self._url)
+            self._prepared = True
+        assert self._url is not None
+        return self._url
 
     def engine(self) -> Engine:
+        """The engine, once the schema is at head (checked, never migrated here).
+
+        Until it is, every call checks again and raises :class:`SchemaNotReady`, so the app answers
+        as soon as an operator ran ``storeuptime db init``, without a restart.
+        """
         with self._lock:
             if self._engine is None:
-                self._prepare()
-            assert self._engine is not None
+                engine = get_engine(self._environment())
+                migrate.require_head(engine)
+                self._engine = engine
             return self._engine
 
     def instance(self) -> DagsterInstance:
-        self.engine()  # the environment DagsterInstance.get() reads is set up there
         with self._lock:
+            self._environment()  # what DagsterInstance.get() reads
             if self._instance is None:
                 self._instance = DagsterInstance.get()
             return self._instance
@@ -205,6 +217,11 @@ def create_app(
     async def database_unavailable(_request: Request, exc: OperationalError) -> PlainTextResponse:
         log.error("database unavailable: %s", exc)
         return PlainTextResponse("the database is unavailable; try again later", status_code=503)
+
+    @app.exception_handler(SchemaNotReady)
+    async def schema_not_ready(_request: Request, exc: SchemaNotReady) -> PlainTextResponse:
+        log.error("database not migrated: %s", exc)
+        return PlainTextResponse(str(exc), status_code=503)
 
     @app.post(
         "/trigger_report",
@@ -302,7 +319,7 @@ def create_app(
 
 def _ping_database(engine: Engine) -> tuple[bool, str]:
     with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+        queries.ping(conn)
     return True, "reachable"
 
 
@@ -312,9 +329,13 @@ def _ping_instance(instance: DagsterInstance) -> tuple[bool, str]:
 
 
 def _check(probe: Any) -> ComponentHealth:
-    """Run one probe; any exception is a failed check whose detail names only its type."""
+    """Run one probe; an exception is a failed check whose detail names only its type (which cannot leak
+    a URL or SQL), except :class:`SchemaNotReady`, whose line names the command that fixes it."""
     try:
         ok, detail = probe()
+    except SchemaNotReady as exc:  # reachable but not migrated: the line says which command fixes it
+        log.warning("health probe failed: %s", exc)
+        return ComponentHealth(ok=False, detail=str(exc))
     except Exception as exc:  # a health check must answer, whatever broke
         log.warning("health probe failed: %r", exc)
         return ComponentHealth(ok=False, detail=f"unreachable ({type(exc).__name__})")

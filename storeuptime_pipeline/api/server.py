@@ -1,13 +1,13 @@
-"""``storeuptime api``: serve the report API with uvicorn (and :func:`serving` for tests).
+"""Starting the report API: :func:`serve` (``storeuptime api``) and :func:`serving` (tests, benchmarks).
 
-The environment (database, DAGSTER_HOME) is prepared here, before uvicorn imports the app, so the
-API reads the same Dagster instance as the webserver and the daemon started by ``storeuptime dev``
-or docker-compose.
+The environment (database, DAGSTER_HOME) is prepared and the schema migrated here, before uvicorn
+imports the app, so the API reads the same Dagster instance as the webserver and the daemon
+started by ``storeuptime dev`` or docker-compose. The command-line flags are the CLI's
+(``cli/main.py``); this module only starts the server.
 """
 
 from __future__ import annotations
 
-import argparse
 import socket
 import threading
 import time
@@ -16,34 +16,21 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``storeuptime api`` on the CLI's subparsers (imports nothing heavy: the CLI stays fast)."""
-    parser = sub.add_parser("api", help="serve the report API (trigger_report, get_report, healthz)")
-    parser.add_argument("--host", help="bind address (default $STOREUPTIME_API_HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (default $STOREUPTIME_API_PORT or 8000)")
-    parser.add_argument(
-        "--dagster-url",
-        help="Dagster webserver that launches the runs (default $STOREUPTIME_DAGSTER_URL or http://127.0.0.1:3000)",
-    )
-    parser.set_defaults(func=cmd_api)
-    return parser
-
-
-def cmd_api(args: argparse.Namespace) -> int:
+def serve(host: str | None = None, port: int | None = None, dagster_url: str | None = None) -> None:
+    """Serve the API until stopped; None = the setting (STOREUPTIME_API_HOST/_PORT, _DAGSTER_URL)."""
     import uvicorn
 
     from storeuptime_pipeline import settings
     from storeuptime_pipeline.api.app import create_app
     from storeuptime_pipeline.api.http_limits import uvicorn_options
-    from storeuptime_pipeline.services.instance import prepare_environment
+    from storeuptime_pipeline.services.instance import prepare_and_migrate
 
     default_host, default_port = settings.api_bind()
-    host, port = args.host or default_host, args.port or default_port
-    url = prepare_environment()
-    app = create_app(database_url=url, dagster_url=args.dagster_url or settings.dagster_url())
+    host, port = host or default_host, port or default_port
+    url = prepare_and_migrate()
+    app = create_app(database_url=url, dagster_url=dagster_url or settings.dagster_url())
     print(f"Report API on http://{host}:{port} (docs at /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
-    return 0
 
 
 @contextmanager

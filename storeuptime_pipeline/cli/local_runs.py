@@ -33,7 +33,7 @@ from dagster._core.remote_representation.code_location import CodeLocation
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.hosted_user_process import recon_job_from_origin
-from sqlalchemy import text
+from sqlalchemy import Engine
 
 from storeuptime_pipeline import settings
 from storeuptime_pipeline.core.inputs import InputFileError
@@ -41,7 +41,7 @@ from storeuptime_pipeline.db.run_records import get_report
 from storeuptime_pipeline.defs.assets.ingest import ASSET_OF_KIND
 from storeuptime_pipeline.defs.jobs import ingest_job, on_demand_report_job, uptime_report_job
 from storeuptime_pipeline.defs.partitions import hourly_partitions
-from storeuptime_pipeline.defs.resources import DatabaseResource, LandedFile, LandingFolderResource
+from storeuptime_pipeline.defs.resources import LandedFile, LandingFolderResource
 from storeuptime_pipeline.defs.run_launcher import worker_tags
 
 #: The code location's name in workspace.yaml and deploy/workspace.docker.yaml: a run re-executes there.
@@ -244,14 +244,17 @@ def _ingest_config(file: LandedFile, accept_rejects: bool, force: bool) -> dict[
     return config
 
 
-def report_now(as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
-    """The on-demand report as of ``as_of`` (default: the latest poll); its as-of, CSV and run id."""
+def report_now(engine: Engine, as_of: str | None) -> tuple[pd.Timestamp, Path, str]:
+    """The on-demand report as of ``as_of`` (default: the latest poll); its as-of, CSV and run id.
+
+    ``engine`` is the database the run wrote its record to (the one the environment names).
+    """
     run_config = {"ops": {"on_demand_report": {"config": {"as_of": as_of or ""}}}, **_console["logging"]}
     with LocalJobs() as jobs:
         result = jobs.execute(on_demand_report_job.name, run_config, tags={})
     if not result.success:
         raise RunFailed(f"report failed: {failure_message(result)} (run {result.run_id})")
-    record = get_report(DatabaseResource().engine(), result.run_id)
+    record = get_report(engine, result.run_id)
     if record is None or record.as_of is None or not record.csv_path:
         raise RunFailed(f"run {result.run_id} succeeded but recorded no report")
     return record.as_of, Path(record.csv_path), result.run_id
@@ -282,29 +285,6 @@ def backfill_in_process(start: str, end: str) -> BackfillDone:
     return BackfillDone(result.run_id, count, time.perf_counter() - started)
 
 
-_STORES_WITHOUT_POLLS = text(
-    """
-    SELECT count(*) AS known,
-           count(*) FILTER (WHERE NOT EXISTS (
-               SELECT 1 FROM store_status p WHERE p.store_id = s.store_id AND p.timestamp_utc <= :as_of
-           )) AS without_polls
-    FROM stores s
-    """
-)
-
-
-def stores_without_polls(as_of: pd.Timestamp) -> tuple[int, int]:
-    """(stores in any input file, of them with no poll at or before ``as_of``): one index probe per store.
-
-    A report has a row only for a store with a poll at or before its instant, so this is why a report
-    lists fewer stores than the files name (the demo data, like the real files, has stores that are
-    in the hours and timezones files but were never polled).
-    """
-    with DatabaseResource().engine().connect() as conn:
-        row = conn.execute(_STORES_WITHOUT_POLLS, {"as_of": as_of.to_pydatetime()}).one()
-    return int(row.known), int(row.without_polls)
-
-
 def webserver_url(dagster_url: str | None = None, timeout: float = 1.0) -> str | None:
     """``dagster_url`` (default STOREUPTIME_DAGSTER_URL) when a Dagster webserver answers there; else None."""
     url = (dagster_url or settings.dagster_url()).rstrip("/")
@@ -325,6 +305,5 @@ __all__ = [
     "ingest_folder",
     "report_now",
     "show_run_logs",
-    "stores_without_polls",
     "webserver_url",
 ]

@@ -1,13 +1,17 @@
 """Schema migrations: bring a database to the latest Alembic revision, safely and idempotently.
 
-Called at start-up by every entry point (CLI, Dagster resources, API, tests), possibly by several
-processes at once (e.g. Dagster run workers). A transaction-scoped Postgres advisory lock serializes
-them: the first one migrates, the others wait, then find the database at head and do nothing.
+:func:`upgrade` is called explicitly where an environment is prepared: ``storeuptime db init`` /
+``db upgrade``, the CLI commands that run Dagster, the API server start, ``make dev``, the compose
+``migrate`` service, the test fixtures. Several may run at once (``make dev`` and a CLI command): a
+transaction-scoped Postgres advisory lock serializes them, the first migrates, the others find the
+database at head and do nothing. Everything else (Dagster resources, the API app) only calls
+:func:`require_head`, a read, and stops with one line saying which command to run.
 Alembic is configured in code (no alembic.ini) so an installed package finds its own migrations.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Final
@@ -16,8 +20,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
+
+from storeuptime_pipeline.db.errors import SchemaNotReady
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 # Dagster's own storage uses Alembic's default ``alembic_version`` table in the same database.
@@ -47,10 +53,16 @@ def alembic_config(url: str | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision shipped with the package."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _script().get_current_head()
     if head is None:
         raise RuntimeError(f"No migrations found in {MIGRATIONS_DIR}")
     return head
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    """The packaged migration scripts, parsed once per process (they do not change while it runs)."""
+    return ScriptDirectory.from_config(alembic_config())
 
 
 def upgrade(url: str) -> None:
@@ -80,3 +92,38 @@ def current_revision(url: str) -> str | None:
             ).get_current_revision()
     finally:
         engine.dispose()
+
+
+def require_head(engine: Engine) -> None:
+    """Raise :class:`SchemaNotReady` unless the database is at the newest revision; only reads.
+
+    One connection and one query of the version table: cheap enough for every Dagster run or sensor
+    tick and every API start, so a database nobody migrated is named as such (with the command that
+    fixes it) instead of surfacing as a missing table in the middle of a load.
+    """
+    with engine.connect() as conn:
+        current = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
+    problem = schema_problem(current)
+    if problem is not None:
+        raise SchemaNotReady(problem)
+
+
+def schema_problem(current: str | None) -> str | None:
+    """What is wrong with a database at revision ``current`` (None: no schema), in one line; None if nothing."""
+    head = head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return f"the database has no storeuptime schema yet (this code needs revision {head}): run `storeuptime db init`"
+    known = {script.revision for script in _script().walk_revisions()}
+    if current in known:
+        return (
+            f"the database schema is at revision {current}, this code needs {head}: "
+            "run `storeuptime db init` (or `storeuptime db upgrade`)"
+        )
+    return (
+        f"the database schema is at revision {current}, which this code does not know (it needs {head}): "
+        "a newer version of storeuptime migrated it"
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
+
+from storeuptime_pipeline.db.models import IngestedFile
 
 _POLLED_STORES_INPUTS = text(
     """
@@ -129,3 +131,59 @@ def polls_outside(conn: Connection, earliest: pd.Timestamp, latest: pd.Timestamp
     """How many stored polls lie outside [earliest, latest]: loaded before the time limits existed."""
     params = {"earliest": earliest.to_pydatetime(), "latest": latest.to_pydatetime()}
     return int(conn.execute(_POLLS_OUTSIDE, params).scalar_one())
+
+
+def loaded_digests(conn: Connection, kind: str, digests: Sequence[str]) -> set[str]:
+    """Which of these sha256 contents have a record of ``kind`` that is not quarantined.
+
+    A quarantined record does not count: the same bytes dropped again are judged again.
+    """
+    if not digests:
+        return set()
+    rows = conn.execute(
+        select(IngestedFile.sha256).where(
+            IngestedFile.kind == kind,
+            IngestedFile.sha256.in_(list(digests)),
+            IngestedFile.quarantined.is_(False),
+        )
+    )
+    return {sha for (sha,) in rows}
+
+
+def live_file(conn: Connection, kind: str) -> dict[str, object] | None:
+    """The record of the load that is live for ``kind``: its newest one that was not quarantined."""
+    table = IngestedFile.__table__
+    row = conn.execute(
+        select(table)
+        .where(table.c.kind == kind, table.c.quarantined.is_(False))
+        .order_by(table.c.loaded_at.desc(), table.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+_STORES_WITHOUT_POLLS = text(
+    """
+    SELECT count(*) AS known,
+           count(*) FILTER (WHERE NOT EXISTS (
+               SELECT 1 FROM store_status p WHERE p.store_id = s.store_id AND p.timestamp_utc <= :as_of
+           )) AS without_polls
+    FROM stores s
+    """
+)
+
+
+def stores_without_polls(conn: Connection, as_of: pd.Timestamp) -> tuple[int, int]:
+    """(stores in any input file, of them with no poll at or before ``as_of``): one index probe per store.
+
+    A report has a row only for a store with a poll at or before its instant, so this is why a report
+    lists fewer stores than the files name (the demo data, like the real files, has stores that are
+    in the hours and timezones files but were never polled).
+    """
+    row = conn.execute(_STORES_WITHOUT_POLLS, {"as_of": as_of.to_pydatetime()}).one()
+    return int(row.known), int(row.without_polls)
+
+
+def ping(conn: Connection) -> None:
+    """One round trip to the server (the API's health check): raises if it does not answer."""
+    conn.execute(text("SELECT 1"))

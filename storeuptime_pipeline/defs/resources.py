@@ -2,47 +2,64 @@
 
 They hold no credentials: the database resource asks ``db.config`` (environment or embedded
 server), and the folders default to the settings, so a test can hand in a temporary folder or a
-throw-away database by constructing the resource with a value.
+throw-away database by constructing the resource with a value. A field left at ``None`` (or the
+empty string that older run configs and ``definitions.resources()`` pass) means "from the
+environment"; the environment is read when the resource is used, not when the definitions load.
+
+No side effects: the database resource never migrates. It checks the schema revision once per
+run or sensor tick and fails with one line naming ``storeuptime db init``; the schema is brought to
+head where an environment is prepared (``services.instance.prepare_and_migrate``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, Failure
+from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
 from storeuptime_pipeline import settings
 from storeuptime_pipeline.core.inputs import Kind
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import database_url, normalize_url
+from storeuptime_pipeline.db.errors import SchemaNotReady
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.fileio.landing import FolderScan, LandedFile, scan_folder
 
-_migrated: set[str] = set()
-
 
 class DatabaseResource(ConfigurableResource):
-    """The project database; migrations are applied once per process before first use."""
+    """The project database, whose schema must already be at head (this resource does not migrate)."""
 
-    url: str = Field(default="", description="SQLAlchemy URL; empty = STOREUPTIME_DATABASE_URL or embedded")
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the project database; None: STOREUPTIME_DATABASE_URL, "
+        "else the embedded server under STOREUPTIME_HOME (started on demand)",
+    )
+    # Per resource instance, that is per run or sensor tick: the revision is read once, not per query.
+    _schema_checked: bool = PrivateAttr(default=False)
 
     def resolved_url(self) -> str:
         return normalize_url(self.url) if self.url else database_url()
 
     def engine(self) -> Engine:
-        url = self.resolved_url()
-        if url not in _migrated:
-            migrate.upgrade(url)
-            _migrated.add(url)
-        return get_engine(url)
+        """The pooled engine; the first call checks the schema revision (a read, never a migration)."""
+        engine = get_engine(self.resolved_url())
+        if not self._schema_checked:
+            try:
+                migrate.require_head(engine)
+            except SchemaNotReady as exc:
+                raise Failure(description=str(exc)) from None
+            self._schema_checked = True
+        return engine
 
 
 class LandingFolderResource(ConfigurableResource):
     """The folder where new CSV files are dropped."""
 
-    path: str = Field(default="", description="folder; empty = STOREUPTIME_DATA_DIR or data/incoming")
+    path: str | None = Field(
+        default=None, description="landing folder; None: STOREUPTIME_DATA_DIR, else data/incoming"
+    )
 
     def folder(self) -> Path:
         return Path(self.path).expanduser().resolve() if self.path else settings.data_dir().resolve()
@@ -75,7 +92,9 @@ class LandingFolderResource(ConfigurableResource):
 class ReportsFolderResource(ConfigurableResource):
     """Where report CSV files are written."""
 
-    path: str = Field(default="", description="folder; empty = STOREUPTIME_REPORTS_DIR or reports/")
+    path: str | None = Field(
+        default=None, description="reports folder; None: STOREUPTIME_REPORTS_DIR, else reports/"
+    )
 
     def folder(self) -> Path:
         return Path(self.path).expanduser().resolve() if self.path else settings.reports_dir().resolve()

@@ -4,6 +4,11 @@ The CLI, ``make dev`` and the API call :func:`prepare_environment` once; it deci
 (``db.config``), exports the variables the top-level ``dagster.yaml`` reads, and points
 DAGSTER_HOME at a folder holding that file, so the webserver, the daemon, run workers and
 in-process runs all share one instance on the same Postgres.
+
+The commands that start work on the database (ingest, run, demo, an in-process backfill, ``dev``,
+the API server) call :func:`prepare_and_migrate` instead: the one explicit place the project's
+schema is brought to head in those processes. Nothing migrates on first use: Dagster resources and
+the API app only check the revision (``migrate.require_head``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
+from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, dagster_storage_env, database_url
 from storeuptime_pipeline.db.embedded import project_root
 
@@ -54,4 +60,14 @@ def prepare_environment(url: str | None = None) -> str:
     os.environ[DATABASE_URL_ENV] = url
     os.environ.update(dagster_storage_env(url))
     os.environ[DAGSTER_HOME_ENV] = str(dagster_home())
+    return url
+
+
+def prepare_and_migrate(url: str | None = None) -> str:
+    """:func:`prepare_environment`, then the schema to head (a no-op when it is there); returns the URL.
+
+    Before any run starts, so the run workers, the sensors and the API (which only check) find it ready.
+    """
+    url = prepare_environment(url)
+    migrate.upgrade(url)
     return url

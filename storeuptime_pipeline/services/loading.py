@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from storeuptime_pipeline.core.inputs import InputFileError, Kind
 from storeuptime_pipeline.core.quarantine import (
@@ -30,8 +30,7 @@ from storeuptime_pipeline.core.quarantine import (
 )
 from storeuptime_pipeline.core.reasons import empty_rejects
 from storeuptime_pipeline.core.validation import ReadResult
-from storeuptime_pipeline.db import bulk
-from storeuptime_pipeline.db.models import IngestedFile
+from storeuptime_pipeline.db import bulk, queries
 from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.fileio.landing import content_sha256
 
@@ -186,24 +185,10 @@ def _loaded_digests(engine: Engine, kind: Kind, digests: Sequence[str]) -> set[s
     if not digests:
         return set()
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(IngestedFile.sha256).where(
-                IngestedFile.kind == kind,
-                IngestedFile.sha256.in_(list(digests)),
-                IngestedFile.quarantined.is_(False),
-            )
-        )
-        return {sha for (sha,) in rows}
+        return queries.loaded_digests(conn, kind, digests)
 
 
 def live_file(engine: Engine, kind: Kind) -> dict[str, object] | None:
     """The record of the load that is live for ``kind``: its newest one that was not quarantined."""
-    table = IngestedFile.__table__
     with engine.connect() as conn:
-        row = conn.execute(
-            select(table)
-            .where(table.c.kind == kind, table.c.quarantined.is_(False))
-            .order_by(table.c.loaded_at.desc(), table.c.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else dict(row._mapping)
+        return queries.live_file(conn, kind)

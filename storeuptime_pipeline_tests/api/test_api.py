@@ -239,6 +239,7 @@ def test_run_that_failed_without_recording_reports_the_failure_description_only(
     """A run that died before writing report_runs: the API reads the Failure's description from
     the run's events, never an exception text (which could carry SQL or paths)."""
     with temporary_database(admin_url, prefix="storeuptime_api_empty_") as empty_url:
+        migrate.upgrade(empty_url)  # empty of polls, not of tables: nothing migrates on first use
         res = resources(database_url=empty_url, reports=str(api.data / "empty_reports"))
         result = materialize(
             [*INGEST_ASSETS, *REPORT_ASSETS],

@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 
 from storeuptime_pipeline.api.app import create_app
 from storeuptime_pipeline.api.launcher import GraphQLLauncher
+from storeuptime_pipeline.db import migrate
+from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline_tests.dagster_server import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -57,3 +59,31 @@ def test_healthz_is_503_naming_the_webserver_when_it_is_down(database_url: str) 
     assert body["status"] == "unavailable"
     assert body["database"]["ok"] and body["dagster_instance"]["ok"]
     assert body["dagster_webserver"] == {"ok": False, "detail": "unreachable (ConnectionError)"}
+
+
+def test_an_unmigrated_database_is_503_naming_db_init_until_it_is_migrated(admin_url: str) -> None:
+    """The app never migrates (``storeuptime api`` does before serving): on a database nobody migrated
+    it answers 503 with the one line saying what to run, and answers normally once that was run,
+    without a restart."""
+    nobody = GraphQLLauncher(f"http://127.0.0.1:{free_port()}")
+    with (
+        temporary_database(admin_url, prefix="storeuptime_unmigrated_") as url,
+        DagsterInstance.ephemeral() as instance,
+    ):
+        app = create_app(database_url=url, instance=instance, launcher=nobody)
+        with TestClient(app) as client:
+            trigger = client.post("/trigger_report")
+            assert trigger.status_code == 503
+            assert trigger.text == (
+                f"the database has no storeuptime schema yet (this code needs revision "
+                f"{migrate.head_revision()}): run `storeuptime db init`"
+            )
+            assert client.get(f"/get_report/{'0' * 32}").status_code == 503
+            health = client.get("/healthz").json()
+            assert health["database"] == {"ok": False, "detail": trigger.text}
+            assert health["dagster_instance"]["ok"]  # only the database is not ready
+            assert migrate.current_revision(url) is None  # asking did not migrate it
+
+            migrate.upgrade(url)  # what `storeuptime db init` does
+            assert client.get(f"/get_report/{'0' * 32}").status_code == 404
+            assert client.get("/healthz").json()["database"] == {"ok": True, "detail": "reachable"}

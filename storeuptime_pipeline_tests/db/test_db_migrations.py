@@ -169,3 +169,43 @@ def test_other_tables_in_the_database_are_left_alone(empty_url: str) -> None:
         assert migrate.current_revision(empty_url) == migrate.head_revision()
     finally:
         engine.dispose()
+
+
+def test_nothing_migrates_on_use_an_unmigrated_database_stops_a_run_in_one_line(empty_url: str) -> None:
+    """The database resource only reads the revision: a run on a database nobody migrated fails
+    with the line naming the command, and the database is left as it was."""
+    from dagster import DagsterInstance, materialize
+
+    from storeuptime_pipeline.cli.local_runs import failure_message
+    from storeuptime_pipeline.definitions import resources
+    from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
+    from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [*INGEST_ASSETS, *REPORT_ASSETS],
+            selection=["on_demand_report"],
+            instance=instance,
+            resources=resources(database_url=empty_url),
+            raise_on_error=False,
+        )
+    assert not result.success
+    assert failure_message(result) == (
+        f"the database has no storeuptime schema yet (this code needs revision {migrate.head_revision()}): "
+        "run `storeuptime db init`"
+    )
+    assert migrate.current_revision(empty_url) is None
+    assert _tables(empty_url) == set()
+
+
+def test_schema_problems_say_which_command_fixes_them() -> None:
+    head = migrate.head_revision()
+    assert migrate.schema_problem(head) is None
+    assert migrate.schema_problem(None).endswith("run `storeuptime db init`")
+    behind = migrate.schema_problem("0001")
+    assert behind == (
+        f"the database schema is at revision 0001, this code needs {head}: "
+        "run `storeuptime db init` (or `storeuptime db upgrade`)"
+    )
+    ahead = migrate.schema_problem("9999_from_the_future")
+    assert "which this code does not know" in ahead and "a newer version of storeuptime migrated it" in ahead

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from storeuptime_pipeline import settings
-from storeuptime_pipeline.cli.main import dev_ports
+from storeuptime_pipeline.cli.commands_serve import dev_ports
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV
 from storeuptime_pipeline.db.embedded import HOME_ENV

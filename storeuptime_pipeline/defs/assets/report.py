@@ -3,7 +3,6 @@
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pandas as pd
 from dagster import (
@@ -40,10 +39,16 @@ from storeuptime_pipeline.defs.assets.metadata import (
 )
 from storeuptime_pipeline.defs.partitions import as_ofs_of_window, hourly_partitions, partition_of_as_of
 from storeuptime_pipeline.defs.resources import DatabaseResource, ReportsFolderResource
+from storeuptime_pipeline.services.report_checks import (
+    COVERAGE_CHECK,
+    INVARIANT_CHECK,
+    OUTAGE_CHECK,
+    CheckOutcome,
+    report_check_outcomes,
+)
 from storeuptime_pipeline.services.reporting import (
     NoPollsError,
     hourly_figures,
-    invariant_violations,
     latest_poll,
     polls_outside_limits,
     summary,
@@ -51,21 +56,12 @@ from storeuptime_pipeline.services.reporting import (
     worst_stores_by_as_of,
     write_csvs,
 )
-from storeuptime_pipeline.services.reporting_outages import (
-    compute_and_store,
-    most_outages,
-    outage_invariant_violations,
-    outage_violation_mask,
-)
+from storeuptime_pipeline.services.reporting_outages import compute_and_store, most_outages
 
 # Single-run backfills are the point of this asset; the parameter is marked beta upstream.
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
 # Partitioned check specs (one result per check and hour) are marked preview upstream.
 warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec")
-
-INVARIANT_CHECK = "uptime_plus_downtime_equals_business_time"
-COVERAGE_CHECK = "every_polled_store_has_a_row"
-OUTAGE_CHECK = "outages_add_up_to_downtime"
 
 
 def _check_specs(asset_name: str, partitions_def: PartitionsDefinition | None = None) -> list[AssetCheckSpec]:
@@ -94,60 +90,9 @@ def _check_specs(asset_name: str, partitions_def: PartitionsDefinition | None = 
     ]
 
 
-@dataclass(frozen=True)
-class _CheckOutcome:
-    name: str
-    passed: bool
-    metadata: dict[str, object]
-    severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
-
-
-def _check_outcomes(engine: Engine, report: pd.DataFrame) -> dict[pd.Timestamp, list[_CheckOutcome]]:
-    """The checks for every as-of in the frame, from one first-poll query and array arithmetic."""
-    violations = invariant_violations(report)
-    outage_bad = pd.Series(outage_violation_mask(report)).groupby(report["as_of"].to_numpy()).sum()
-    with engine.connect() as conn:
-        first = queries.first_polls(conn, time_limits().earliest)
-    as_ofs = pd.DatetimeIndex(sorted(report["as_of"].unique()))
-    expected = (first["first_poll"].to_numpy()[:, None] <= as_ofs.to_numpy()[None, :]).sum(axis=0)
-    actual = report.groupby("as_of").size().reindex(as_ofs, fill_value=0).to_numpy()
-    bad = violations.groupby("as_of").size().reindex(as_ofs, fill_value=0)
-    out: dict[pd.Timestamp, list[_CheckOutcome]] = {}
-    for i, as_of in enumerate(as_ofs):
-        missing = int(max(expected[i] - actual[i], 0))
-        sample = violations[violations["as_of"] == as_of] if bad.iloc[i] else violations.iloc[:0]
-        out[as_of] = [
-            _CheckOutcome(
-                INVARIANT_CHECK,
-                passed=not bad.iloc[i],
-                metadata={
-                    "rows_checked": int(actual[i]),
-                    "violations": int(bad.iloc[i]),
-                    "sample": frame_table(sample.drop(columns="as_of")),
-                },
-            ),
-            _CheckOutcome(
-                COVERAGE_CHECK,
-                passed=missing == 0,
-                metadata={"stores_expected": int(expected[i]), "rows": int(actual[i]), "missing": missing},
-            ),
-            _outage_outcome(report, as_of, int(outage_bad.get(as_of, 0)), int(actual[i])),
-        ]
-    return out
-
-
-def _outage_outcome(report: pd.DataFrame, as_of: pd.Timestamp, bad: int, rows: int) -> _CheckOutcome:
-    """The outage invariant of one as-of; the sample is built only when some row breaks it."""
-    sample = outage_invariant_violations(report[report["as_of"] == as_of]) if bad else None
-    return _CheckOutcome(
-        OUTAGE_CHECK,
-        passed=bad == 0,
-        metadata={
-            "rows_checked": rows,
-            "violations": bad,
-            **({"sample": frame_table(sample.drop(columns=["as_of", "rows"]))} if sample is not None else {}),
-        },
-    )
+def _check_metadata(outcome: CheckOutcome) -> dict[str, object]:
+    """The outcome's metadata as Dagster shows it: sample frames as tables."""
+    return {k: frame_table(v) if isinstance(v, pd.DataFrame) else v for k, v in outcome.metadata.items()}
 
 
 def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[AssetCheckResult]:
@@ -157,10 +102,10 @@ def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[Asset
             asset_key=asset_name,
             check_name=o.name,
             passed=o.passed,
-            severity=o.severity,
-            metadata=o.metadata,
+            severity=AssetCheckSeverity.ERROR,
+            metadata=_check_metadata(o),
         )
-        for outcomes in _check_outcomes(engine, report).values()
+        for outcomes in report_check_outcomes(engine, report).values()
         for o in outcomes
     ]
 
@@ -228,7 +173,7 @@ def _partition_check_evaluations(
     planned one execution per check and hour and these complete them).
     """
     selected = {key.name: key for key in context.selected_asset_check_keys}
-    outcomes = _check_outcomes(engine, report)
+    outcomes = report_check_outcomes(engine, report)
     keys = [partition_of_as_of(as_of) for as_of in outcomes]
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=keys), limit=len(keys)
@@ -251,9 +196,9 @@ def _partition_check_evaluations(
                 asset_key=context.asset_key,
                 check_name=o.name,
                 passed=o.passed,
-                metadata=o.metadata,
+                metadata=_check_metadata(o),
                 target_materialization_data=target.get(partition),
-                severity=o.severity,
+                severity=AssetCheckSeverity.ERROR,
                 blocking=specs[o.name].blocking,
                 partition=partition,
             )
