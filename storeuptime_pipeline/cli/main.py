@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from storeuptime_pipeline.api.server import add_parser as add_api_parser
+from storeuptime_pipeline.cli.worker import add_parser as add_worker_parser
+from storeuptime_pipeline.cli.worker import start_dev_workers
 from storeuptime_pipeline.core.limits import InstantError, parse_as_of
 from storeuptime_pipeline.core.reading import InputFileError, ReadResult, read_input
 from storeuptime_pipeline.db.errors import EmbeddedServerError
@@ -375,6 +377,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     bin_dir = Path(sys.executable).parent
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "storeuptime_pipeline.definitions"]
+    workers = start_dev_workers(args.workers)  # with --workers: STOREUPTIME_EXECUTOR=celery from here on
     dev_env = dict(os.environ)
     dev_env["PYTHONWARNINGS"] = ",".join(
         filter(None, [os.environ.get("PYTHONWARNINGS"), _DEV_WARNING_FILTER])
@@ -387,6 +390,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         subprocess.Popen(dagster_dev, start_new_session=True, env=dev_env, cwd=os.environ["DAGSTER_HOME"]),
         subprocess.Popen(api, start_new_session=True),
     ]
+    procs += workers
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # a SIGTERM (service manager, kill) cleans up like Ctrl-C
@@ -552,9 +556,16 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="the Dagster UI + daemon and the report API (what `make dev` runs)")
     dev.add_argument("--port", type=int, help="Dagster UI port (default $STOREUPTIME_UI_PORT or 3000)")
     dev.add_argument("--api-port", type=int, help="report API port (default $STOREUPTIME_API_PORT or 8000)")
+    dev.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="also start N Celery workers (sets STOREUPTIME_EXECUTOR=celery)",
+    )
     dev.set_defaults(func=cmd_dev)
 
     add_api_parser(sub)
+    add_worker_parser(sub)
     return parser
 
 
