@@ -20,11 +20,12 @@ The combination, and why (dagster-celery 0.29.27, Celery 5.7, Redis as broker an
   outside Celery, ``result.get()`` is an ordinary client call and a worker slot only ever holds a
   step, which always finishes.
 
-Celery settings (``config_source``), all for steps that take seconds to minutes and much memory:
-late acknowledgement with a prefetch of one, so a worker holds only the step it runs (an idle worker
-gets the next step, not a busy one that reserved it early); a Redis visibility timeout of 12 hours,
-so a long step is never handed to a second worker while the first still runs it; a step whose worker
-process dies (OOM kill) fails its run instead of being redelivered forever.
+Celery settings (``config_source``), for steps that take seconds to minutes and much memory: late
+acknowledgement with a prefetch of one, so a worker holds only the step it runs (an idle worker gets
+the next step, not a busy one that reserved it early); a step whose worker process dies (OOM kill)
+fails its run rather than being redelivered into the next OOM. A worker stopped with SIGKILL (no
+warm shutdown) leaves its step unacknowledged: Redis hands it to another worker after the visibility
+timeout, 2 hours, which is also the longest a step may run before a second worker starts it too.
 
 Workers need what the steps touch: the same Postgres (STOREUPTIME_DATABASE_URL or the embedded one
 on the same machine), the landing folder (ingest) and the reports folder (report CSVs) at the same
@@ -45,8 +46,9 @@ if TYPE_CHECKING:
 
 #: The queue dagster-celery routes every step task to (make_app declares only this one).
 CELERY_QUEUE = "dagster"
-#: A step running longer than this would be handed to a second worker (Redis visibility timeout).
-VISIBILITY_TIMEOUT_S = 12 * 3600
+#: Redis visibility timeout: an unacknowledged step (its worker was killed) goes to another worker
+#: after this long; a step running longer would be started a second time.
+VISIBILITY_TIMEOUT_S = 2 * 3600
 #: How long a run waits for a first worker to answer before it fails with the reason.
 WORKER_PING_TIMEOUT_S = 5.0
 
@@ -61,7 +63,6 @@ def celery_config_source() -> dict[str, Any]:
         "task_reject_on_worker_lost": False,
         # dagster-celery's own retry settings, kept (a config_source key replaces its default whole).
         "broker_transport_options": {**broker_transport_options, "visibility_timeout": VISIBILITY_TIMEOUT_S},
-        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         "worker_hijack_root_logger": False,
     }
 
