@@ -329,6 +329,59 @@ def test_celery_results_equal_the_in_process_results(celery_side: dict, in_proce
 
 
 @needs_redis
+@pytest.mark.timeout(480)
+def test_runs_the_daemon_launches_send_their_steps_to_the_workers(
+    admin_url: str, landing: Path, in_process_side: dict, tmp_path: Path
+) -> None:
+    """The production path: ``dagster dev`` with STOREUPTIME_EXECUTOR=celery and a 24-hour backfill
+    launched through the webserver (as ``storeuptime backfill`` does): the daemon launches its run
+    with the instance's MonitoredRunLauncher, the run worker (a subprocess of the code server)
+    coordinates, the workers execute the steps; the CSVs equal the in-process run's."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from storeuptime_pipeline import settings
+    from storeuptime_pipeline.cli.backfill import launch_report_backfill
+    from storeuptime_pipeline.db.scratch import temporary_database
+    from storeuptime_pipeline_tests.dagster_server import dagster_stack
+
+    with (
+        _claimed_redis_db() as number,
+        temporary_database(admin_url, prefix="storeuptime_celery_e2e_") as url,
+    ):
+        broker = f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
+        celery_env = {
+            settings.EXECUTOR_ENV: "celery",
+            settings.CELERY_BROKER_ENV: broker,
+            settings.CELERY_BACKEND_ENV: broker,
+        }
+        with (
+            dagster_stack(url, tmp_path / "stack", extra_env=celery_env) as stack,
+            celery_workers(stack.env, WORKER_NAMES, tmp_path / "workers.log") as workers,
+            stack.instance() as instance,
+        ):
+            # The data, loaded by one ingest run (its steps on the workers too), then the backfill.
+            ingest = _coordinate({**stack.env, settings.DATA_DIR_ENV: str(landing)}, JOBS[0])
+            assert ingest["success"], ingest
+            backfill_id = launch_report_backfill(stack.url, *BACKFILL)
+
+            def backfill_run() -> Any:
+                runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
+                assert all(r.status != DagsterRunStatus.FAILURE for r in runs), stack.log_tail()
+                return runs[0] if runs and runs[0].status == DagsterRunStatus.SUCCESS else None
+
+            backfill = stack.wait_for(backfill_run, "the backfill's run", timeout=240)
+            steps, checked = _worker_events(instance, backfill.run_id)
+            assert checked, "the backfill's run did not check for a worker: not the Celery executor?"
+            assert set(steps) >= {"uptime_report"}, steps
+            assert set(steps.values()) <= set(workers.names), steps
+            # The run worker, not a Celery task, coordinated: a subprocess of the code server.
+            assert backfill.tags.get("storeuptime/worker_host"), backfill.tags
+            csvs = _csvs(stack.reports)
+        for name, content in in_process_side["csvs"].items():
+            assert csvs[name] == content, name
+
+
+@needs_redis
 def test_a_run_fails_at_once_with_the_reason_when_no_worker_answers(
     admin_url: str, landing: Path, tmp_path: Path
 ) -> None:
@@ -371,25 +424,31 @@ def test_a_worker_without_its_broker_stops_with_the_reason(database_url: str, tm
 # --- the coordinator (this file run as a module) ---
 
 
-def _step_workers(run_id: str) -> tuple[dict[str, str], bool]:
+def _worker_events(instance: Any, run_id: str) -> tuple[dict[str, str], bool]:
     """Which Celery worker ran each step (dagster-celery's "Executing steps ... in celery worker"
-    event records the worker's node name), and whether the executor logged the worker check."""
-    from dagster import DagsterEventType, DagsterInstance
+    event records the worker's node name), and whether the executor logged its worker check."""
+    from dagster import DagsterEventType
 
     steps: dict[str, str] = {}
     checked = False
-    with DagsterInstance.get() as instance:
-        for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
-            event = entry.dagster_event
-            data = event.engine_event_data if event is not None else None
-            worker = data.metadata.get("Celery worker") if data is not None else None
-            name = getattr(worker, "value", worker)
-            message = (event.message if event is not None else None) or entry.user_message or ""
-            if event is not None and event.step_key and "in celery worker" in message:
-                steps[event.step_key] = str(name)
-            elif name and "answers on" in message:
-                checked = True
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        event = entry.dagster_event
+        data = event.engine_event_data if event is not None else None
+        worker = data.metadata.get("Celery worker") if data is not None else None
+        name = getattr(worker, "value", worker)
+        message = (event.message if event is not None else None) or entry.user_message or ""
+        if event is not None and event.step_key and "in celery worker" in message:
+            steps[event.step_key] = str(name)
+        elif name and "answers on" in message:
+            checked = True
     return steps, checked
+
+
+def _step_workers(run_id: str) -> tuple[dict[str, str], bool]:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        return _worker_events(instance, run_id)
 
 
 def _main(argv: list[str]) -> int:
