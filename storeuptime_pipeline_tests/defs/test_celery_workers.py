@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: its dagster.yaml, and where -m finds this file
 #: The last 24 hourly partitions of the generated data set (its latest poll is 2023-01-25 18:13 UTC).
 BACKFILL = ("2023-01-24-18:00", "2023-01-25-17:00")
 WORKER_NAMES = ("hf-w1", "hf-w2")
@@ -122,7 +123,7 @@ def _environment(database_url: str, workdir: Path, landing: Path, redis_db: int 
         **{k: v for k, v in os.environ.items() if k != settings.EXECUTOR_ENV},
         DATABASE_URL_ENV: database_url,
         DAGSTER_HOME_ENV: str(home),
-        HOME_ENV: str(Path(__file__).resolve().parents[2]),  # the checkout: its dagster.yaml
+        HOME_ENV: str(ROOT),
         settings.DATA_DIR_ENV: str(landing),
         settings.REPORTS_DIR_ENV: str(workdir / "reports"),
         "DAGSTER_DISABLE_TELEMETRY": "1",
@@ -233,7 +234,7 @@ def _coordinate(env: Mapping[str, str], job: _Job, timeout: float = 300) -> dict
         job.name,
         *job.args,
     ]
-    done = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, env=dict(env), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"coordinator {job.name} failed:\n{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -406,6 +407,23 @@ def test_a_run_fails_at_once_with_the_reason_when_no_worker_answers(
     assert all("no Celery worker answers" in line and "storeuptime worker" in line for line in failed)
     assert "Traceback" not in done.stderr
     assert elapsed < 90
+
+
+@needs_redis
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_worker_stops_cleanly_on_a_signal(database_url: str, tmp_path: Path, sig: signal.Signals) -> None:
+    """Warm shutdown: the worker leaves the broker and exits 0 (a service manager's stop, Ctrl-C)."""
+    with _claimed_redis_db() as number:
+        env = _environment(database_url, tmp_path, tmp_path, number)
+        with celery_workers(env, ("hf-stop",), tmp_path / "worker.log") as workers:
+            (process,) = workers.processes
+            started = time.perf_counter()
+            os.kill(process.pid, sig)
+            code = process.wait(timeout=60)
+            seconds = time.perf_counter() - started
+    assert code == 0, workers.tail()
+    assert "Warm shutdown" in workers.tail()
+    assert seconds < 30
 
 
 def test_a_worker_without_its_broker_stops_with_the_reason(database_url: str, tmp_path: Path) -> None:
