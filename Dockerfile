@@ -1,5 +1,6 @@
 # One image for every service of docker-compose.yml: the Dagster code location (which also runs the
-# run workers), webserver, daemon, the report API and the one-shot schema migration.
+# run workers), webserver, daemon, the Celery workers that execute the steps (`storeuptime worker`),
+# the report API and the one-shot schema migration.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -39,8 +39,10 @@ test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Other ports: STOREUPTIME_UI_PORT=3011 STOREUPTIME_API_PORT=8011 make dev (the API follows the UI port).
+# `make dev WORKERS=2`: also two Celery workers, and every run's steps go to them (STOREUPTIME_EXECUTOR=celery;
+# needs the Redis of STOREUPTIME_CELERY_BROKER, default redis://127.0.0.1:6379/0).
 dev: install
-	$(BIN)/storeuptime dev
+	$(BIN)/storeuptime dev $(if $(WORKERS),--workers $(WORKERS))
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

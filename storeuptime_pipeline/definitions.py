@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
 from storeuptime_pipeline.defs.checks import INGEST_CHECKS
-from storeuptime_pipeline.defs.jobs import ingest_job, on_demand_report_job, uptime_report_job
+from storeuptime_pipeline.defs.jobs import EXECUTOR, ingest_job, on_demand_report_job, uptime_report_job
 from storeuptime_pipeline.defs.resources import DatabaseResource, LandingFolderResource, ReportsFolderResource
 from storeuptime_pipeline.defs.schedules import hourly_report_schedule
 from storeuptime_pipeline.defs.sensors import landing_folder_sensor, report_after_ingest_sensor
@@ -31,7 +31,7 @@ defs = Definitions(
     schedules=[hourly_report_schedule],
     sensors=[landing_folder_sensor, report_after_ingest_sensor],
     resources=resources(),
-    # Every job is one or a few short steps on one database: running them inside the run worker saves
-    # a second interpreter start (and definitions import) per step.
-    executor=in_process_executor,
+    # In-process unless STOREUPTIME_EXECUTOR=celery (defs/executor.py): also for the jobs the UI builds
+    # to materialize a selection of assets.
+    executor=EXECUTOR,
 )

@@ -149,3 +149,35 @@ def api_header_timeout_seconds() -> float:
 def api_max_connections() -> int:
     """Open connections plus requests in progress above which uvicorn answers 503 at once."""
     return int(os.environ.get(API_MAX_CONNECTIONS_ENV) or 200)
+
+
+# --- Scale-out on Celery workers (issue 12) ---
+EXECUTOR_ENV = "STOREUPTIME_EXECUTOR"
+CELERY_BROKER_ENV = "STOREUPTIME_CELERY_BROKER"
+CELERY_BACKEND_ENV = "STOREUPTIME_CELERY_BACKEND"
+KNOWN_ENV |= {EXECUTOR_ENV, CELERY_BROKER_ENV, CELERY_BACKEND_ENV}
+
+EXECUTORS = ("in_process", "celery")
+DEFAULT_CELERY_BROKER = "redis://127.0.0.1:6379/0"
+DEFAULT_CELERY_BACKEND = "redis://127.0.0.1:6379/1"
+
+
+def executor_name() -> str:
+    """How the steps of a run execute: ``in_process`` (default: inside the run's own process, no Redis
+    needed) or ``celery`` (each step a task on ``storeuptime worker`` processes; see defs/executor.py).
+    An unknown value is an error, not a silent fallback: a typo would otherwise run everything on one
+    machine while the workers sit idle."""
+    value = (os.environ.get(EXECUTOR_ENV) or "in_process").strip().lower().replace("-", "_")
+    if value not in EXECUTORS:
+        raise ValueError(f"{EXECUTOR_ENV}={value!r}: expected one of {', '.join(EXECUTORS)}")
+    return value
+
+
+def celery_broker() -> str:
+    """Where the run submits step tasks and the workers take them (Redis database 0 by default)."""
+    return os.environ.get(CELERY_BROKER_ENV) or DEFAULT_CELERY_BROKER
+
+
+def celery_backend() -> str:
+    """Where the workers put each step's events for the run to read (Redis database 1 by default)."""
+    return os.environ.get(CELERY_BACKEND_ENV) or DEFAULT_CELERY_BACKEND

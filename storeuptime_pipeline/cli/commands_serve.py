@@ -42,6 +42,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     """``make dev``: the Dagster UI and daemon (dagster dev) and the report API, until Ctrl-C or SIGTERM."""
     from storeuptime_pipeline import settings
     from storeuptime_pipeline.cli.supervisor import Child, supervise
+    from storeuptime_pipeline.cli.worker import dev_worker_commands
     from storeuptime_pipeline.db.embedded import HOME_ENV, project_root
     from storeuptime_pipeline.services.instance import prepare_and_migrate
 
@@ -53,6 +54,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     bin_dir = Path(sys.executable).parent
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "storeuptime_pipeline.definitions"]
+    workers = dev_worker_commands(args.workers)  # with --workers: STOREUPTIME_EXECUTOR=celery from here on
     dev_env = dict(os.environ)
     dev_env["PYTHONWARNINGS"] = ",".join(
         filter(None, [os.environ.get("PYTHONWARNINGS"), _DEV_WARNING_FILTER])
@@ -62,6 +64,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     dagster_dev = [str(bin_dir / "dagster"), "dev", *target, "-h", "127.0.0.1", "-p", str(ui_port)]
     api = [str(bin_dir / "storeuptime"), "api", "--host", "127.0.0.1", "--port", str(api_port)]
     children = [Child(dagster_dev, env=dev_env, cwd=os.environ["DAGSTER_HOME"]), Child(api)]
+    children += [Child(worker) for worker in workers]
 
     def started() -> None:
         print(f"Dagster UI: http://127.0.0.1:{ui_port}   API: http://127.0.0.1:{api_port}/docs")

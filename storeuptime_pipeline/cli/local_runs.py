@@ -95,13 +95,17 @@ def failure_message(result: ExecutionResult) -> str:
     the reader's message), not the wrapper.
     """
     for event in result.all_events:
-        if event.is_failure and event.step_failure_data is not None:
+        if event.is_step_failure and event.step_failure_data is not None:
             user = event.step_failure_data.user_failure_data
             if user is not None and user.description:
                 return _one_line(user.description)
             error = event.step_failure_data.error
             if error is not None:
                 return f"{_root_cause(error)} (--verbose shows the trace)"
+    for event in result.all_events:  # failed outside any step (the executor, e.g. no Celery worker)
+        error = getattr(event.event_specific_data, "error", None) if event.is_run_failure else None
+        if error is not None:
+            return f"{_root_cause(error)} (--verbose shows the trace)"
     return "see the run in the Dagster UI"
 
 

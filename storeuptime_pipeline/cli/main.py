@@ -15,6 +15,7 @@ from storeuptime_pipeline.cli.commands_db import cmd_db
 from storeuptime_pipeline.cli.commands_files import cmd_generate, cmd_report
 from storeuptime_pipeline.cli.commands_pipeline import cmd_backfill, cmd_demo, cmd_ingest, cmd_run
 from storeuptime_pipeline.cli.commands_serve import cmd_api, cmd_dev
+from storeuptime_pipeline.cli.worker import add_parser as add_worker_parser
 from storeuptime_pipeline.core.inputs import InputFileError
 from storeuptime_pipeline.core.limits import InstantError
 from storeuptime_pipeline.db.errors import EmbeddedServerError, SchemaNotReady
@@ -128,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="the Dagster UI + daemon and the report API (what `make dev` runs)")
     dev.add_argument("--port", type=int, help="Dagster UI port (default $STOREUPTIME_UI_PORT or 3000)")
     dev.add_argument("--api-port", type=int, help="report API port (default $STOREUPTIME_API_PORT or 8000)")
+    dev.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="also start N Celery workers (sets STOREUPTIME_EXECUTOR=celery)",
+    )
     dev.set_defaults(func=cmd_dev)
 
     api = sub.add_parser("api", help="serve the report API (trigger_report, get_report, healthz)")
@@ -138,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Dagster webserver that launches the runs (default $STOREUPTIME_DAGSTER_URL or http://127.0.0.1:3000)",
     )
     api.set_defaults(func=cmd_api)
+    add_worker_parser(sub)
     return parser
 
 

@@ -32,7 +32,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKER_WORKSPACE = ROOT / "deploy" / "workspace.docker.yaml"
 LOCAL_WORKSPACE = ROOT / "workspace.yaml"
-APP_SERVICES = ("codelocation", "webserver", "daemon", "api")
+APP_SERVICES = ("codelocation", "webserver", "daemon", "api", "worker")
 APP_DIR = "/app"  # the Dockerfile's WORKDIR, where the checkout is copied
 PG_ENV = {
     db_config.PG_USERNAME_ENV,
@@ -140,7 +140,7 @@ def test_database_url_and_dagster_storage_variables_agree(services: dict[str, di
 def test_services_share_the_landing_and_reports_volumes(
     services: dict[str, dict[str, Any]], compose: dict[str, Any]
 ) -> None:
-    for name in ("codelocation", "api"):
+    for name in ("codelocation", "api", "worker"):  # worker: ingest reads landed files, reports write CSVs
         env = _env(services[name])
         mounts = dict(reversed(v.split(":")[:2]) for v in services[name]["volumes"])
         for variable in (settings.DATA_DIR_ENV, settings.REPORTS_DIR_ENV):
@@ -212,3 +212,39 @@ def test_compose_refuses_to_start_without_a_postgres_password() -> None:
     assert len(uses) >= 3, uses  # the server, the URL and dagster.yaml's password
     assert all(use.startswith(":?") for use in uses), uses
     assert "$POSTGRES_PASSWORD" not in text  # the unbraced form cannot require a value
+
+
+def test_redis_is_health_checked_and_the_workers_scale(services: dict[str, dict[str, Any]]) -> None:
+    """`docker compose up --scale worker=4` needs a worker service with no fixed name or host port;
+    the workers and every run-submitting service wait for a healthy Redis."""
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:")
+    assert redis["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+    worker = services["worker"]
+    assert _command(worker)[:2] == ["storeuptime", "worker"]
+    assert "container_name" not in worker and "ports" not in worker, "a fixed name or port cannot scale"
+    assert worker["image"] == services["codelocation"]["image"], "workers must run the same code"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # The run workers (in the code location) submit the steps: Redis must be up before them.
+    assert services["codelocation"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_the_executor_setting_reaches_code_location_daemon_and_workers(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """One broker and backend for all, on the redis service; the executor is celery unless .env says."""
+    seen = set()
+    for name in ("codelocation", "daemon", "worker"):
+        env = _env(services[name])
+        assert env[settings.EXECUTOR_ENV] in settings.EXECUTORS, name
+        seen.add(
+            (env[settings.EXECUTOR_ENV], env[settings.CELERY_BROKER_ENV], env[settings.CELERY_BACKEND_ENV])
+        )
+    assert len(seen) == 1, f"the services disagree on the executor, broker or backend: {seen}"
+    ((executor, broker, backend),) = seen
+    if not os.environ.get(settings.EXECUTOR_ENV):
+        assert executor == "celery"
+    for url in (broker, backend):
+        assert url.startswith("redis://redis:6379/"), url
+    assert broker != backend, "tasks and results in separate Redis databases"
