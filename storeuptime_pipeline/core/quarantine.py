@@ -10,12 +10,8 @@ with its share and reason, and its rejected rows are kept for the operator. Kept
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from storeuptime_pipeline.services.loading import FileLoad
+from typing import Final
 
 #: A file with more than this share of its rows rejected is quarantined (unless accepted).
 MAX_REJECTED_SHARE: Final = 0.01
@@ -56,18 +52,6 @@ def judge(
 def unreadable(problem: str) -> Verdict:
     """A file that cannot be read as a whole (no header, not CSV, missing column)."""
     return Verdict(True, problem, can_accept=False)
-
-
-class FilesQuarantined(Exception):
-    """Raised after the load committed: these files were quarantined (the others, if any, loaded).
-
-    ``loads`` holds every file of the call, loaded or not, so a caller can still describe them.
-    """
-
-    def __init__(self, loads: Sequence[FileLoad], quarantined: Sequence[FileLoad]) -> None:
-        self.loads = list(loads)
-        self.quarantined = list(quarantined)
-        super().__init__("; ".join(quarantine_message(q.path.name, q.verdict) for q in quarantined))
 
 
 def quarantine_message(name: str, verdict: Verdict) -> str:

@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 from storeuptime_pipeline.core.inputs import InputFileError, Kind
 from storeuptime_pipeline.core.quarantine import (
     MAX_REJECTED_SHARE,
-    FilesQuarantined,
     Verdict,
     judge,
+    quarantine_message,
     reject_share,
     unreadable,
 )
@@ -36,6 +36,18 @@ from storeuptime_pipeline.fileio.landing import content_sha256
 
 #: Snapshot kinds replace the table; polls append.
 SNAPSHOT_KINDS: tuple[Kind, ...] = ("hours", "timezones")
+
+
+class FilesQuarantined(Exception):
+    """Raised after the load committed: these files were quarantined (the others, if any, loaded).
+
+    ``loads`` holds every file of the call, loaded or not, so a caller can still describe them.
+    """
+
+    def __init__(self, loads: Sequence[FileLoad], quarantined: Sequence[FileLoad]) -> None:
+        self.loads = list(loads)
+        self.quarantined = list(quarantined)
+        super().__init__("; ".join(quarantine_message(q.path.name, q.verdict) for q in quarantined))
 
 
 @dataclass

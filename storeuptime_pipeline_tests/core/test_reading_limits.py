@@ -27,7 +27,6 @@ from storeuptime_pipeline.core.limits import (
     TimeLimits,
     parse_as_of,
 )
-from storeuptime_pipeline.core.quarantine import FilesQuarantined
 from storeuptime_pipeline.core.reasons import RejectReason
 from storeuptime_pipeline.core.rules import parse_timestamps, timestamp_out_of_range
 from storeuptime_pipeline.db.session import get_engine
@@ -36,7 +35,7 @@ from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
 from storeuptime_pipeline.defs.checks import INGEST_CHECKS
 from storeuptime_pipeline.fileio.csv_input import read_input
-from storeuptime_pipeline.services.loading import load_files
+from storeuptime_pipeline.services.loading import FilesQuarantined, load_files
 
 ALL = [*INGEST_ASSETS, *INGEST_CHECKS, *REPORT_ASSETS]
 TABLES = "stores, business_hours, store_status, ingested_files, rejected_rows, uptime_report, report_runs"

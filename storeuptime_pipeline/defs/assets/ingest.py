@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from storeuptime_pipeline.services.loading import FileLoad
 
 from storeuptime_pipeline.core.inputs import Kind
-from storeuptime_pipeline.core.quarantine import MAX_REJECTED_SHARE, FilesQuarantined
+from storeuptime_pipeline.core.quarantine import MAX_REJECTED_SHARE
 from storeuptime_pipeline.db import bulk, queries
 from storeuptime_pipeline.defs.assets.metadata import (
     OWNERS,
@@ -31,6 +31,7 @@ from storeuptime_pipeline.defs.assets.metadata import (
 )
 from storeuptime_pipeline.defs.freshness import feed_freshness_policy
 from storeuptime_pipeline.defs.resources import DatabaseResource, LandingFolderResource
+from storeuptime_pipeline.services.loading import FilesQuarantined
 
 REJECTS_CHECK = "rejected_rows_at_most_1_percent"
 
