@@ -181,3 +181,22 @@ def celery_broker() -> str:
 def celery_backend() -> str:
     """Where the workers put each step's events for the run to read (Redis database 1 by default)."""
     return os.environ.get(CELERY_BACKEND_ENV) or DEFAULT_CELERY_BACKEND
+
+
+# --- poll retention (issue 12) ---
+RETENTION_WEEKS_ENV = "STOREUPTIME_RETENTION_WEEKS"
+KNOWN_ENV |= {RETENTION_WEEKS_ENV}
+
+
+def retention_weeks() -> int | None:
+    """How many weeks of polls to keep, counted back from the newest poll's week (None: unset or empty,
+    keep everything). Whole weekly partitions older than that are dropped after each status load, never
+    the newest 2 weeks nor a week a report at the newest poll reads (rule: ``db/retention.py``)."""
+    value = (os.environ.get(RETENTION_WEEKS_ENV) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"{RETENTION_WEEKS_ENV}={value!r} must be a whole number of weeks >= 1 (unset: keep all)"
+        )
+    return int(value)

@@ -4,8 +4,8 @@ Every function takes a SQLAlchemy ``Connection`` and runs inside the transaction
 caller can make a whole file load (file record + rows + rejected rows) one atomic unit. Writes COPY
 (binary, see ``copyio``) into a TEMP staging table (no WAL, no indexes) and merge with one
 ``INSERT ... SELECT ... ON CONFLICT``; reads stream ``COPY (query) TO STDOUT``. The one exception is
-the initial poll load into an empty ``store_status``: it COPYs straight into the table with its
-indexes dropped and rebuilds them afterwards (see :func:`upsert_polls`).
+polls of a week with no stored polls yet: they are COPYed into that week's own partition of
+``store_status``, whose indexes are built after the COPY (see ``poll_partitions``).
 
 Re-loading the same input must leave every table identical (and report 0 changed rows): polls only
 ever flip active -> inactive on conflict, snapshot replacements are skipped when the stored snapshot
@@ -22,22 +22,21 @@ Frame shapes (shared with ``engine/reading.py``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
-from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 from sqlalchemy.types import Text
 
 from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE, KINDS
 from storeuptime_pipeline.core.reasons import REJECT_COLUMNS
 from storeuptime_pipeline.core.report import VALUE_COLUMNS
+from storeuptime_pipeline.db import poll_partitions
 from storeuptime_pipeline.db.copyio import (
     BinaryColumn,
     binary_payload,
@@ -45,7 +44,6 @@ from storeuptime_pipeline.db.copyio import (
     copy_out_frame,
     utc_microseconds,
 )
-from storeuptime_pipeline.db.models import StoreStatus
 
 POLL_COLUMNS: Final = ("store_id", "timestamp_utc", "is_active")
 HOURS_COLUMNS: Final = ("store_id", "day_of_week", "start_seconds", "end_seconds")
@@ -62,16 +60,16 @@ OUTAGE_SUMMARY_COLUMNS: Final = [
 FILE_KINDS: Final = KINDS
 _REPORT_WRITE_LOCK: Final = 6_004_353_133_404_372_992  # any constant other than migrate's lock key
 
-# Building the store_status indexes after an initial load sorts in memory instead of spilling to disk.
-_INDEX_BUILD_MEM: Final = "256MB"
-
 # Batches with at least this share of the table's rows are pre-filtered (see _is_large_batch).
 _PREFILTER_SHARE: Final = 0.15
 # Staged polls that are new or flip a stored active poll to inactive: all others would change nothing.
+# The stage's time range lets Postgres skip the weekly partitions outside it (pruned at run time).
 _PREFILTERED_STAGE: Final = """(
     SELECT s.store_id, s.timestamp_utc, s.is_active
     FROM _stage_polls s
     LEFT JOIN store_status t ON t.store_id = s.store_id AND t.timestamp_utc = s.timestamp_utc
+        AND t.timestamp_utc BETWEEN (SELECT min(timestamp_utc) FROM _stage_polls)
+                                AND (SELECT max(timestamp_utc) FROM _stage_polls)
     WHERE t.store_id IS NULL OR (t.is_active AND NOT s.is_active)
 )"""
 _STORE_ID: Final = 'text COLLATE "C"'  # as in the models: staging must match for joins and EXCEPT
@@ -104,16 +102,22 @@ def upsert_polls(conn: Connection, polls: pd.DataFrame) -> int:
     against stored rows, so loading the same frame twice changes 0 rows the second time. Store ids not
     yet in ``stores`` are added with the default timezone.
 
-    Concurrent poll loads are serialized by a SHARE ROW EXCLUSIVE lock (readers are not blocked). A
-    load into an empty table (the initial load) drops the table's indexes and rebuilds them after the
-    COPY, which is several times faster than maintaining them row by row; readers then wait for the
-    caller's commit, but there was nothing to read yet. Otherwise rows are COPYed into a TEMP staging
-    table and merged with one ``INSERT ... SELECT ... ON CONFLICT``.
+    Concurrent poll loads are serialized by a SHARE ROW EXCLUSIVE lock (readers are not blocked). The
+    polls of a week that has no stored poll yet (the initial load, older history, a new week starting)
+    go into that week's own partition with its indexes built after the COPY, several times faster than
+    maintaining big indexes row by row (``poll_partitions.load_new_weeks``). The rest are COPYed into
+    a TEMP staging table and merged with one ``INSERT ... SELECT ... ON CONFLICT``.
     """
     _require_columns(polls, POLL_COLUMNS, "polls")
     if polls.empty:
         return 0
     store_ids, micros, active = _dedupe_polls(polls)
+    conn.exec_driver_sql("LOCK TABLE store_status IN SHARE ROW EXCLUSIVE MODE")
+    _ensure_stores(conn, store_ids.categories)
+    # Weeks without stored polls get their own weekly partition, loaded without touching any big index.
+    loaded, (store_ids, micros, active) = poll_partitions.load_new_weeks(conn, store_ids, micros, active)
+    if not len(micros):
+        return loaded
     payload = binary_payload(
         [
             BinaryColumn("text", store_ids),
@@ -121,17 +125,10 @@ def upsert_polls(conn: Connection, polls: pd.DataFrame) -> int:
             BinaryColumn("bool", active),
         ]
     )
-    conn.exec_driver_sql("LOCK TABLE store_status IN SHARE ROW EXCLUSIVE MODE")
-    _ensure_stores(conn, store_ids.categories)
-    if not conn.exec_driver_sql("SELECT EXISTS (SELECT FROM store_status)").scalar_one():
-        with _indexes_rebuilt_after(conn, StoreStatus.__table__):
-            copy_in(conn, "store_status", POLL_COLUMNS, payload)
-        return len(micros)
-
     _create_stage(conn, "_stage_polls", f"store_id {_STORE_ID}, timestamp_utc timestamptz, is_active boolean")
     copy_in(conn, "_stage_polls", POLL_COLUMNS, payload)
     # The stage is unique and in PK order already (see _dedupe_polls), so no GROUP BY / ORDER BY.
-    source = _PREFILTERED_STAGE if _is_large_batch(conn, len(micros)) else "_stage_polls"
+    source = _PREFILTERED_STAGE if _is_large_batch(conn, micros) else "_stage_polls"
     changed = conn.exec_driver_sql(
         f"""
         INSERT INTO store_status AS cur (store_id, timestamp_utc, is_active)
@@ -141,20 +138,18 @@ def upsert_polls(conn: Connection, polls: pd.DataFrame) -> int:
         """
     ).rowcount
     _drop_stage(conn, "_stage_polls")
-    return int(changed)
+    return loaded + int(changed)
 
 
-def _is_large_batch(conn: Connection, n_rows: int) -> bool:
-    """Whether a batch is big relative to ``store_status`` (planner's row estimate; -1 = unknown).
+def _is_large_batch(conn: Connection, micros: np.ndarray) -> bool:
+    """Whether a batch is big relative to the partitions it falls in (planner's row estimate).
 
     Every row that goes through ON CONFLICT pays a speculative insertion (~5 us). For a large batch
     that mostly repeats stored rows (a cumulative export, a re-load) one hash join that drops the
-    unchanged rows first is ~3x cheaper; for a small hourly batch that join would read the whole table.
+    unchanged rows first is ~3x cheaper; for a small hourly batch that join would read the whole week.
     """
-    estimate = conn.exec_driver_sql(
-        "SELECT reltuples FROM pg_class WHERE oid = 'store_status'::regclass"
-    ).scalar_one()
-    return estimate > 0 and n_rows >= _PREFILTER_SHARE * estimate
+    estimate = poll_partitions.touched_rows_estimate(conn, micros)
+    return estimate > 0 and len(micros) >= _PREFILTER_SHARE * estimate
 
 
 def _dedupe_polls(polls: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
@@ -187,23 +182,6 @@ def _dedupe_polls(polls: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray, np.n
     first[1:] = (codes[1:] != codes[:-1]) | (micros[1:] != micros[:-1])
     store_ids = pd.Categorical.from_codes(codes[first], categories=pd.Index(uniques, dtype=object))
     return store_ids, micros[first], active[first].astype(bool)
-
-
-@contextmanager
-def _indexes_rebuilt_after(conn: Connection, table: Table) -> Iterator[None]:
-    """Drop the table's primary key and indexes, run the body, then build them again in bulk.
-
-    Definitions come from the models (the migration test guarantees they match the database).
-    """
-    indexes = sorted(table.indexes, key=lambda ix: str(ix.name))
-    conn.execute(DropConstraint(table.primary_key))
-    for index in indexes:
-        conn.execute(DropIndex(index))
-    yield
-    with _local_setting(conn, "maintenance_work_mem", _INDEX_BUILD_MEM):
-        conn.execute(AddConstraint(table.primary_key))
-        for index in indexes:
-            conn.execute(CreateIndex(index))
 
 
 def replace_business_hours(conn: Connection, hours: pd.DataFrame) -> int:
@@ -599,12 +577,3 @@ def _multiset_difference(conn: Connection, table: str, stage: str, columns: str,
             """
         ).scalar_one()
     )
-
-
-@contextmanager
-def _local_setting(conn: Connection, name: str, value: str) -> Iterator[None]:
-    """Change a setting for the enclosed statements only, then restore the caller's value."""
-    previous = conn.execute(text("SELECT current_setting(:n)"), {"n": name}).scalar_one()
-    conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
-    yield
-    conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": previous})

@@ -86,12 +86,18 @@ class BusinessHours(Base):
 
 
 class StoreStatus(Base):
-    """One poll result. The PK doubles as the per-store time index used by window reads."""
+    """One poll result. The PK doubles as the per-store time index used by window reads.
+
+    Range-partitioned on timestamp_utc, one partition per ISO week (migration 0004_poll_weeks,
+    ``db/poll_partitions.py``): both indexes contain the partition key, so a time-window read touches
+    only the weeks it overlaps, and a week of older history loads without touching the others' indexes.
+    """
 
     __tablename__ = "store_status"
     __table_args__ = (
         PrimaryKeyConstraint("store_id", "timestamp_utc"),
         Index(None, "timestamp_utc"),
+        {"postgresql_partition_by": "RANGE (timestamp_utc)"},
     )
 
     store_id: Mapped[str] = mapped_column(StoreId)

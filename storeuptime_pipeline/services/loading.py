@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
+from storeuptime_pipeline import settings
 from storeuptime_pipeline.core.inputs import InputFileError, Kind
 from storeuptime_pipeline.core.quarantine import (
     MAX_REJECTED_SHARE,
@@ -30,7 +31,7 @@ from storeuptime_pipeline.core.quarantine import (
 )
 from storeuptime_pipeline.core.reasons import empty_rejects
 from storeuptime_pipeline.core.validation import ReadResult
-from storeuptime_pipeline.db import bulk, queries
+from storeuptime_pipeline.db import bulk, queries, retention
 from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.fileio.landing import content_sha256
 
@@ -138,6 +139,7 @@ def load_files(
     before (so accepted then) is accepted again, e.g. when ``force`` re-loads it.
     """
     paths = [Path(p) for p in paths]
+    keep_weeks = settings.retention_weeks() if kind == "status" else None  # a bad value fails before loading
     if kind in SNAPSHOT_KINDS and len(paths) > 1:
         paths = [max(paths, key=lambda p: (p.stat().st_mtime_ns, p.name))]
     digests = {p: file_digest(p) for p in paths}
@@ -176,6 +178,7 @@ def load_files(
             )
             bulk.replace_rejected_rows(conn, file_id, path.name, result.rejected)
             loads.append(load)
+    retention.drop_expired_weeks(engine, keep_weeks)  # committed polls; whole weeks past the setting
     quarantined = [load for load in loads if load.quarantined]
     if quarantined:
         raise FilesQuarantined(loads, quarantined)
