@@ -9,7 +9,7 @@ the ingest before the poll is written, so a row without one is a bug that should
 Why a week new to the table is loaded on its own (:func:`load_new_weeks`): merging rows into a big
 table pays index maintenance row by row (one random B-tree descent per index per row), which made
 appending a week of older history to a 10M-row table take 26-35 s. A new week instead goes into a
-fresh table: COPY without indexes, build its two indexes in bulk from sorted input, add a CHECK
+fresh table: COPY without indexes, build its two indexes in bulk (one sort each), add a CHECK
 constraint equal to the partition bounds and ATTACH it. Postgres then skips the validation scan (the
 CHECK implies the bounds) and adopts the prebuilt indexes as the partitions of the parent's indexes.
 ATTACH takes only SHARE UPDATE EXCLUSIVE on the parent, so readers are never blocked; ``CREATE TABLE
@@ -36,7 +36,7 @@ SCHEMA: Final = "poll_weeks"
 PARENT: Final = "store_status"
 COLUMNS: Final = ("store_id", "timestamp_utc", "is_active")
 WEEK_US: Final = 7 * 86_400 * 1_000_000
-# 1970-01-05, the first Monday after the Unix epoch (a Thursday): week starts are this plus k weeks.
+# 1970-01-05, the first Monday after the Unix epoch (the epoch was a Thursday): week starts are this plus k weeks.
 _MONDAY_US: Final = 4 * 86_400 * 1_000_000
 _NAME: Final = re.compile(r"^store_status_w(\d{4})_(\d{2})$")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

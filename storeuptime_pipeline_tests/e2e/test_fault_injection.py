@@ -7,7 +7,8 @@ gives exactly what an uninterrupted load gives.
 The points are picked deterministically, not by timing: the test database gets triggers that sleep
 inside the load's own statements when the session names that point (the custom setting
 ``storeuptime.fault_point``, passed by the child through ``PGOPTIONS``): at the end of the COPY into
-``store_status`` (initial load), at the end of the index build after it, at the end of the merge
+a new week's partition of ``store_status`` (initial load: the first DDL after it, which starts the
+index build), at the end of the index build after it, at the end of the merge
 ``INSERT ... ON CONFLICT``, inside the hours snapshot's ``INSERT``, inside the timezone update, inside
 the COPY-fed insert of the rejected rows, and at ``COMMIT`` (a deferred constraint trigger). The
 test waits until the child's backend sleeps there (``pg_stat_activity``), then kills the child
@@ -33,7 +34,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from storeuptime_pipeline.core.inputs import Kind
-from storeuptime_pipeline.db import migrate
+from storeuptime_pipeline.db import migrate, poll_partitions
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.loading import load_files
@@ -56,6 +57,12 @@ BEGIN
     PERFORM pg_sleep({PAUSE_SECONDS});
   END IF;
 END $$;
+CREATE FUNCTION fault_pause_copied() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('storeuptime.fault_point', true) = 'polls_copy' AND tg_tag = 'ALTER TABLE' THEN
+    PERFORM pg_sleep({PAUSE_SECONDS});
+  END IF;
+END $$;
 CREATE TRIGGER fault_polls AFTER INSERT ON store_status
   FOR EACH STATEMENT EXECUTE FUNCTION fault_pause('polls_copy', 'polls_merge');
 CREATE TRIGGER fault_hours AFTER INSERT ON business_hours
@@ -67,6 +74,7 @@ CREATE TRIGGER fault_rejects AFTER INSERT ON rejected_rows
 CREATE CONSTRAINT TRIGGER fault_commit AFTER INSERT ON ingested_files
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fault_pause('commit');
 CREATE EVENT TRIGGER fault_index ON ddl_command_end EXECUTE FUNCTION fault_pause_ddl();
+CREATE EVENT TRIGGER fault_copied ON ddl_command_start EXECUTE FUNCTION fault_pause_copied();
 """
 TABLES = ("stores", "business_hours", "store_status", "ingested_files", "rejected_rows")
 #: Table contents without surrogate ids and load times (an aborted load still uses up sequence values).
@@ -81,6 +89,8 @@ DUMP_SQL = {
     "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
     "AND tablename = ANY (ARRAY['stores', 'business_hours', 'store_status', 'ingested_files', 'rejected_rows']) "
     "ORDER BY indexname",
+    # The weekly partitions of store_status: an interrupted load must not leave a new week behind.
+    "partitions": "SELECT relname FROM pg_class WHERE relnamespace = 'poll_weeks'::regnamespace ORDER BY 1",
 }
 
 
@@ -131,8 +141,11 @@ def _dump(engine: Engine) -> dict[str, list[tuple]]:
 
 
 def _reset(engine: Engine, loads: list[tuple[Kind, Path]]) -> None:
+    """Empty tables, and no weekly partitions (TRUNCATE keeps them): polls then load as new weeks."""
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        for week in poll_partitions.attached_weeks(conn):
+            conn.exec_driver_sql(f"DROP TABLE {week.qualified}")
     for kind, path in loads:
         load_files(engine, kind, [path])
 
@@ -168,7 +181,7 @@ class Scenario:
     load: str  # the Files field whose load is interrupted
 
 
-INITIAL = ("timezones_a", "hours_a")  # store_status empty: the initial load path (indexes rebuilt)
+INITIAL = ("timezones_a", "hours_a")  # store_status empty: the initial load (new weeks, indexes built)
 LOADED = ("timezones_a", "hours_a", "status_1")
 SCENARIOS = [
     Scenario("polls_copy", "kill -9", INITIAL, "status_1"),
