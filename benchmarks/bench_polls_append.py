@@ -30,12 +30,12 @@ from alembic.script import ScriptDirectory
 from common import dataset, store_ids_of
 from sqlalchemy import Engine
 
-from storeuptime_pipeline.core.schemas import read_validated
 from storeuptime_pipeline.db import bulk, migrate
 from storeuptime_pipeline.db.config import normalize_url
 from storeuptime_pipeline.db.copyio import BinaryColumn, binary_payload, copy_in, utc_microseconds
 from storeuptime_pipeline.db.scratch import admin_server, temporary_database
 from storeuptime_pipeline.db.session import get_engine
+from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.services.loading import load_files
 
 PARTITIONED_REVISION = "0004_poll_weeks"
@@ -117,7 +117,7 @@ def _build_plain_table(engine: Engine, path: Path) -> None:
     Set-up, not a figure under test: it must not use this revision's ``upsert_polls``, which may
     expect the partitioned table. Duplicates are dropped first, inactive winning (the load's rule).
     """
-    polls = read_validated(path, "status").valid
+    polls = read_input(path, "status").valid
     polls = polls.sort_values(["store_id", "timestamp_utc", "is_active"], kind="stable")
     polls = polls.drop_duplicates(["store_id", "timestamp_utc"], keep="first")
     payload = binary_payload(
@@ -214,7 +214,7 @@ def main() -> None:
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE store_status")
 
-        read_s, result = _timed(lambda: read_validated(older.status_path, "status"))
+        read_s, result = _timed(lambda: read_input(older.status_path, "status"))
         frame = result.valid
         db_s, changed = _timed(lambda: _upsert(engine, frame))
         verdict = "ok" if db_s <= TARGET_OLDER_WEEK_S else "OVER TARGET"
