@@ -1,8 +1,8 @@
 """Bulk reads and writes of the outage list and the report's outage summary (migration 0003_outages).
 
-Same rules as the rest of the bulk layer (``staging``): COPY in and out inside the caller's transaction, never row by row. The
-list of a backfill is written chunk by chunk (the engine hands it over per chunk of instants), so
-the whole list of 168 reports never sits in memory.
+Same rules as the rest of the bulk layer (``staging``): COPY in and out inside the caller's
+transaction, never row by row. The list of a backfill is written chunk by chunk (the engine hands
+it over per chunk of instants), so the whole list of 168 reports never sits in memory.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
 
 from storeuptime_pipeline.core.limits import to_utc
@@ -26,7 +24,7 @@ from storeuptime_pipeline.db.copyio import (
     copy_out_frame,
     utc_microseconds,
 )
-from storeuptime_pipeline.db.report_rows import REPORT_WRITE_LOCK
+from storeuptime_pipeline.db.report_rows import delete_as_ofs_locked
 from storeuptime_pipeline.db.staging import store_id_series
 
 OUTAGE_ROW_COLUMNS = ("as_of", "store_id", "start_utc", "end_utc", "timezone", "business_hours", "ongoing")
@@ -34,15 +32,7 @@ OUTAGE_ROW_COLUMNS = ("as_of", "store_id", "start_utc", "end_utc", "timezone", "
 
 def delete_outage_rows(conn: Connection, as_ofs: Iterable[datetime | pd.Timestamp]) -> None:
     """Remove the outage lists of these instants, under the report write lock (see replace_report_rows)."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REPORT_WRITE_LOCK})
-    wanted = sorted({to_utc(a) for a in as_ofs})
-    if wanted:
-        conn.execute(
-            text("DELETE FROM outages WHERE as_of = ANY(:as_ofs)").bindparams(
-                bindparam("as_ofs", type_=ARRAY(TIMESTAMP(timezone=True)))
-            ),
-            {"as_ofs": [t.to_pydatetime() for t in wanted]},
-        )
+    delete_as_ofs_locked(conn, "outages", sorted({to_utc(a) for a in as_ofs}))
 
 
 def copy_outage_rows(conn: Connection, frame: pd.DataFrame) -> int:

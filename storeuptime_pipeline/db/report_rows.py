@@ -7,7 +7,7 @@ lists of the same instants live in ``outage_rows`` under the same write lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -32,7 +32,7 @@ from storeuptime_pipeline.db.staging import require_columns, store_id_series
 #: The columns of a stored report row (``uptime_report``) without the outage summary.
 STORED_REPORT_COLUMNS: Final = ("as_of", "store_id", *FIGURE_COLUMNS)
 #: Serializes report and outage-list writes; any constant other than migrate's lock key.
-REPORT_WRITE_LOCK: Final = 6_004_353_133_404_372_992
+_REPORT_WRITE_LOCK: Final = 6_004_353_133_404_372_992
 
 
 def replace_report_rows(
@@ -49,16 +49,7 @@ def replace_report_rows(
     allowed_us = np.array([t.value // 1000 for t in wanted], dtype=np.int64)
     if not np.isin(frame_us, allowed_us).all():
         raise ValueError("frame contains as_of values that are not in as_ofs")
-    # Two runs writing the same as-of (two triggers of "now", a re-run during a backfill) would both
-    # delete nothing and then collide on the primary key: serialize report writes per transaction.
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REPORT_WRITE_LOCK})
-    if wanted:
-        conn.execute(
-            text("DELETE FROM uptime_report WHERE as_of = ANY(:as_ofs)").bindparams(
-                bindparam("as_ofs", type_=ARRAY(TIMESTAMP(timezone=True)))
-            ),
-            {"as_ofs": [t.to_pydatetime() for t in wanted]},
-        )
+    delete_as_ofs_locked(conn, "uptime_report", wanted)
     if frame.empty:
         return 0
     columns: list[BinaryColumn] = [
@@ -75,6 +66,23 @@ def replace_report_rows(
         names += OUTAGE_SUMMARY_COLUMNS
     copy_in(conn, "uptime_report", names, binary_payload(columns))
     return len(frame)
+
+
+def delete_as_ofs_locked(conn: Connection, table: str, as_ofs: Sequence[pd.Timestamp]) -> None:
+    """Take the report write lock, then delete ``table``'s rows of these instants (UTC).
+
+    Two runs writing the same as-of (two triggers of "now", a re-run during a backfill) would both
+    delete nothing and then collide on the primary key: report writes (rows and outage lists, both
+    keyed by as_of) are serialized per transaction. ``table`` is one of ours, never user input.
+    """
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REPORT_WRITE_LOCK})
+    if as_ofs:
+        conn.execute(
+            text(f"DELETE FROM {table} WHERE as_of = ANY(:as_ofs)").bindparams(
+                bindparam("as_ofs", type_=ARRAY(TIMESTAMP(timezone=True)))
+            ),
+            {"as_ofs": [t.to_pydatetime() for t in as_ofs]},
+        )
 
 
 def read_report_rows(conn: Connection, as_of: datetime | pd.Timestamp) -> pd.DataFrame:

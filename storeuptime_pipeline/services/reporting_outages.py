@@ -40,6 +40,14 @@ _IN_MEMORY_AS_OFS = 24
 class NoOutageSummary(LookupError):
     """The report was stored before outages were computed: re-materialize it to get them."""
 
+    @classmethod
+    def of(cls, as_of: datetime | pd.Timestamp, wanted: str) -> NoOutageSummary:
+        """The one wording for both readers (the API answers it as a 409): what is missing, and the fix."""
+        return cls(
+            f"the report as of {to_utc(as_of).isoformat()} was computed before outages existed;"
+            f" re-run it for {wanted}"
+        )
+
 
 def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
     """Reports (with business time and exact outage figures) of these instants, stored atomically.
@@ -115,10 +123,7 @@ def extended_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
     with engine.connect() as conn:
         rows = read_extended_rows(conn, as_of)
     if rows is None:
-        raise NoOutageSummary(
-            f"the report as of {to_utc(as_of).isoformat()} was computed before outages existed;"
-            " re-run it for the extended columns"
-        )
+        raise NoOutageSummary.of(as_of, "the extended columns")
     return format_extended_csv(rows)
 
 
@@ -128,8 +133,5 @@ def outages_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
         extended = read_extended_rows(conn, as_of)
         rows = read_outage_rows(conn, as_of)
     if extended is None:
-        raise NoOutageSummary(
-            f"the report as of {to_utc(as_of).isoformat()} was computed before outages existed;"
-            " re-run it for its outage list"
-        )
+        raise NoOutageSummary.of(as_of, "its outage list")
     return format_outages_csv(rows)
