@@ -45,7 +45,7 @@ def dedupe_polls(store_ids: pd.Series, micros: np.ndarray, active: np.ndarray) -
     if len(codes) == 0:
         return UniquePolls(pd.Index(uniques), codes, micros, flag.astype(bool))
     offset = int(micros.min())
-    time_bits = int(micros.max() - offset).bit_length()
+    time_bits = (int(micros.max()) - offset).bit_length()  # Python ints: no int64 overflow
     if len(uniques).bit_length() + time_bits + 1 <= _PACKED_BITS:
         key = np.sort((codes << (time_bits + 1)) | ((micros - offset) << 1) | flag)
         codes = key >> (time_bits + 1)

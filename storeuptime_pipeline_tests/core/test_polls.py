@@ -74,3 +74,13 @@ def test_the_timeline_counts_a_duplicate_poll_once_and_bounds_each_store() -> No
     assert timeline.active.tolist() == [True, True, True, False]
     assert timeline.first.tolist() == [0, 2, 4]
     assert timeline.latest() == t + pd.Timedelta("1h")
+
+
+def test_a_span_wider_than_int64_takes_the_lexsort_path_without_overflow() -> None:
+    low, high = -(2**63) + 10, 2**63 - 10  # max - min does not fit in int64
+    got = dedupe_polls(
+        pd.Series(["b", "a", "a", "b"]), np.array([high, low, high, low]), np.array([True, True, False, True])
+    )
+    assert got.store.tolist() == [0, 0, 1, 1]
+    assert got.time.tolist() == [low, high, low, high]
+    assert got.active.tolist() == [True, False, True, True]
