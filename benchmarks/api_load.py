@@ -25,7 +25,6 @@ from pathlib import Path
 import requests
 from common import dataset
 
-from storeuptime_pipeline.api.status import report_csv
 from storeuptime_pipeline.db import migrate
 from storeuptime_pipeline.db.config import DATABASE_URL_ENV, normalize_url
 from storeuptime_pipeline.db.run_records import record_report
@@ -34,7 +33,7 @@ from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.defs.assets.report import build_and_store
 from storeuptime_pipeline.services.instance import DAGSTER_HOME_ENV, instance_yaml
 from storeuptime_pipeline.services.loading import load_files
-from storeuptime_pipeline.services.reporting import latest_poll
+from storeuptime_pipeline.services.reporting import default_as_of, report_csv
 
 TARGET_P99_MS = 100.0
 
@@ -122,7 +121,7 @@ def main() -> None:
             ("status", ds.status_path),
         ):
             load_files(engine, kind, [path])
-        as_of = latest_poll(engine)
+        as_of = default_as_of(engine)
         assert as_of is not None
         report, paths = build_and_store(engine, work / "reports", [as_of])
         report_id = uuid.uuid4().hex

@@ -13,8 +13,8 @@ import time
 import pandas as pd
 from common import dataset, peak_rss_mb, timed
 
-from storeuptime_pipeline.core.outages import compute_report_with_outages, compute_reports_with_outages
-from storeuptime_pipeline.core.report import compute_report, compute_reports
+from storeuptime_pipeline.core.outages import report_with_outages_at, reports_with_outages_for
+from storeuptime_pipeline.core.report import report_at, reports_for
 from storeuptime_pipeline.fileio.csv_input import read_input
 
 TARGETS = {"load": 2.0, "one report": 1.5, "168 hourly reports": 30.0}
@@ -39,12 +39,12 @@ def bench_outages(polls: pd.DataFrame, hours: pd.DataFrame, tz: pd.DataFrame, as
     """Best of REPEATS, alternating plain and with outages, so both see the same machine load."""
     cases = {
         "one report": (
-            lambda: compute_report(polls, hours, tz),
-            lambda: compute_report_with_outages(polls, hours, tz, with_list=False),
+            lambda: report_at(polls, hours, tz),
+            lambda: report_with_outages_at(polls, hours, tz, with_list=False),
         ),
         "168 hourly reports": (
-            lambda: compute_reports(polls, hours, tz, as_ofs),
-            lambda: compute_reports_with_outages(polls, hours, tz, as_ofs, with_list=False),
+            lambda: reports_for(polls, hours, tz, as_ofs),
+            lambda: reports_with_outages_for(polls, hours, tz, as_ofs, with_list=False),
         ),
     }
     for label, (plain, with_outages) in cases.items():
@@ -59,8 +59,8 @@ def bench_outages(polls: pd.DataFrame, hours: pd.DataFrame, tz: pd.DataFrame, as
             f"{added:+4.0%} (target <= +{OUTAGE_OVERHEAD:.0%}) {verdict}; "
             f"wall {extra[1]:.2f} s vs {base[1]:.2f} s"
         )
-    listed = _best(lambda: compute_report_with_outages(polls, hours, tz, with_list=True))
-    outages = compute_report_with_outages(polls, hours, tz).outages
+    listed = _best(lambda: report_with_outages_at(polls, hours, tz, with_list=True))
+    outages = report_with_outages_at(polls, hours, tz).outages
     print(
         f"{'one report + outage list':>30}: {listed[0]:6.2f} s CPU, {listed[1]:.2f} s wall "
         f"({len(outages):,} outages)"
@@ -90,11 +90,11 @@ def main() -> None:
         hours = read_input(ds.hours_path, "hours").valid
         tz = read_input(ds.timezones_path, "timezones").valid
     with timed("one report", t):
-        report = compute_report(polls, hours, tz)
+        report = report_at(polls, hours, tz)
     last_hour = ds.end.floor("h")
     as_ofs = list(pd.date_range(end=last_hour, periods=168, freq="h"))
     with timed("168 hourly reports", t):
-        many = compute_reports(polls, hours, tz, as_ofs)
+        many = reports_for(polls, hours, tz, as_ofs)
     for label, seconds in t.items():
         verdict = "ok" if seconds <= TARGETS[label] else "OVER TARGET"
         print(f"{label:>20}: {seconds:6.2f} s   (target <= {TARGETS[label]:.1f} s) {verdict}")

@@ -30,7 +30,7 @@ from alembic.script import ScriptDirectory
 from common import dataset, store_ids_of
 from sqlalchemy import Engine
 
-from storeuptime_pipeline.db import bulk, migrate
+from storeuptime_pipeline.db import migrate, poll_load, reads
 from storeuptime_pipeline.db.config import normalize_url
 from storeuptime_pipeline.db.copyio import BinaryColumn, binary_payload, copy_in, utc_microseconds
 from storeuptime_pipeline.db.scratch import admin_server, temporary_database
@@ -69,7 +69,7 @@ def _upsert(engine: Engine, frame: pd.DataFrame) -> int:
     with engine.begin() as conn:
         pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
         backend, client = _backend_cpu(pid), _client_cpu()
-        changed = bulk.upsert_polls(conn, frame)
+        changed = poll_load.upsert_polls(conn, frame)
     CPU_SPENT["client"] = _client_cpu() - client
     after = _backend_cpu(pid)
     CPU_SPENT["backend"] = after - backend if after is not None and backend is not None else float("nan")
@@ -250,8 +250,8 @@ def main() -> None:
             "end": as_of.to_pydatetime(),
         }
         for label, sql, bitmap in (
-            ("window read", bulk.POLLS_WINDOW_SQL, True),
-            ("last poll before", bulk.LAST_EARLIER_POLL_SQL, False),
+            ("window read", reads.POLLS_WINDOW_SQL, True),
+            ("last poll before", reads.LAST_EARLIER_POLL_SQL, False),
         ):
             plan = _explain(engine, sql, params, bitmap=bitmap)
             print(f"EXPLAIN ANALYZE {label} as of {as_of}: {_plan_summary(plan)}")

@@ -47,6 +47,7 @@ from storeuptime_pipeline.api.outage_routes import (
 )
 from storeuptime_pipeline.api.queue_limit import RETRY_AFTER_SECONDS, QueueFull, TriggerGate
 from storeuptime_pipeline.api.status import Complete, Failed, Outcome, ReportStatuses, Running
+from storeuptime_pipeline.core.limits import to_utc
 from storeuptime_pipeline.db import migrate, queries
 from storeuptime_pipeline.db.config import normalize_url
 from storeuptime_pipeline.db.errors import SchemaNotReady
@@ -77,9 +78,8 @@ def parse_as_of(value: str | None) -> str | None:
     if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
         # Far from the limits of datetime and of the engine's week-long windows; the document says so.
         raise ValueError(f"as_of must lie in the years {_FIRST_YEAR}..{_LAST_YEAR}")
-    ts = pd.Timestamp(parsed)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.isoformat()
+    # Strict ISO 8601 above is the API's documented contract; naive-means-UTC is the core's rule.
+    return to_utc(parsed).isoformat()
 
 
 AsOf = Annotated[

@@ -16,15 +16,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import pandas as pd
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from sqlalchemy import Engine
 
-from storeuptime_pipeline.core.report import format_csv
-from storeuptime_pipeline.db.bulk import read_report_rows
 from storeuptime_pipeline.db.run_records import get_report
+from storeuptime_pipeline.services.reporting import report_csv
 
 #: Run statuses in which the report may still appear.
 _UNFINISHED = {
@@ -73,13 +71,6 @@ Outcome = Running | Failed | Complete
 def _iso(ts: pd.Timestamp) -> str:
     """ISO 8601 in UTC with a ``Z``, microseconds only when present (as pydantic would print it)."""
     return ts.tz_convert("UTC").isoformat().replace("+00:00", "Z")
-
-
-def report_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
-    """The report of one as-of from its stored rows, in exactly the engine's CSV format."""
-    with engine.connect() as conn:
-        rows = read_report_rows(conn, as_of)
-    return format_csv(rows)
 
 
 class ReportStatuses:

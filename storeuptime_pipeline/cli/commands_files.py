@@ -74,7 +74,8 @@ def _report_inputs(args: argparse.Namespace) -> tuple[Sequence[Path], Path, Path
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``report`` (the report CSV, ``--extended`` with outage columns) and ``outages`` (the list)."""
-    from storeuptime_pipeline.core.report import compute_report, format_csv, latest_poll
+    from storeuptime_pipeline.core.report import newest_poll, report_at
+    from storeuptime_pipeline.fileio.report_csv import format_report_csv
 
     started = time.perf_counter()
     given_as_of = as_of_flag(args.as_of)
@@ -83,12 +84,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     polls, hours_frame, tz_frame = _read_all(status, hours, timezones)
     if len(polls) == 0:
         raise SystemExit(f"storeuptime {args.command}: no readable polls in the status file(s)")
-    as_of = given_as_of if given_as_of is not None else latest_poll(polls)
+    as_of = given_as_of if given_as_of is not None else newest_poll(polls)
     out = Path(args.out)
     if args.command == "outages":
-        from storeuptime_pipeline.core.outages import compute_report_with_outages, format_outages_csv
+        from storeuptime_pipeline.core.outages import report_with_outages_at
+        from storeuptime_pipeline.fileio.report_csv import format_outages_csv
 
-        outages = compute_report_with_outages(polls, hours_frame, tz_frame, as_of).outages
+        outages = report_with_outages_at(polls, hours_frame, tz_frame, as_of).outages
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(format_outages_csv(outages))
         elapsed = time.perf_counter() - started
@@ -98,13 +100,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
         return 0
     if args.extended:
-        from storeuptime_pipeline.core.outages import compute_report_with_outages, format_extended_csv
+        from storeuptime_pipeline.core.outages import report_with_outages_at
+        from storeuptime_pipeline.fileio.report_csv import format_extended_csv
 
-        report = compute_report_with_outages(polls, hours_frame, tz_frame, as_of, with_list=False).report
+        report = report_with_outages_at(polls, hours_frame, tz_frame, as_of, with_list=False).report
         text = format_extended_csv(report)
     else:
-        report = compute_report(polls, hours_frame, tz_frame, as_of)
-        text = format_csv(report)
+        report = report_at(polls, hours_frame, tz_frame, as_of)
+        text = format_report_csv(report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     elapsed = time.perf_counter() - started

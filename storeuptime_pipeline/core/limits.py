@@ -31,15 +31,30 @@ class InstantError(ValueError):
     """An instant (an as-of or a limit setting) that cannot be read or lies outside the limits."""
 
 
+def to_utc(value: object) -> pd.Timestamp:
+    """An instant as a UTC ``Timestamp`` at microsecond precision; naive means UTC.
+
+    The one reading of an instant for the engine, the database and the API: text (ISO-like, a
+    trailing `` UTC`` as in the status file accepted), ``datetime`` or ``Timestamp``. Naive means
+    UTC because the column is ``timestamp_utc`` and as-ofs are UTC. Microseconds because that is
+    what Postgres stores and what the engine's int64 keys hold: a finer instant could not be
+    stored or computed with, and ``to_pydatetime`` would drop the rest with a warning.
+    """
+    text = value.strip().removesuffix(" UTC") if isinstance(value, str) else value
+    ts = pd.Timestamp(text)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit("us")
+
+
 def _instant(text: str) -> pd.Timestamp:
-    """An ISO-like instant; naive means UTC (the column is ``timestamp_utc``, as-ofs are UTC)."""
+    """An instant read from text, or an InstantError saying it is not one."""
     try:
-        ts = pd.Timestamp(text.strip().removesuffix(" UTC"))
+        ts = to_utc(text)
     except (ValueError, TypeError, OverflowError):
         raise InstantError(f"{text!r} is not a date and time") from None
     if ts is pd.NaT:
         raise InstantError(f"{text!r} is not a date and time")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts
 
 
 @dataclass(frozen=True)
@@ -111,10 +126,9 @@ def parse_as_of(value: object, limits: TimeLimits | None = None) -> pd.Timestamp
     saying so in one line beats a failed run with a date-parsing trace.
     """
     if isinstance(value, pd.Timestamp | str):
-        ts = _instant(value) if isinstance(value, str) else value
+        ts = _instant(value) if isinstance(value, str) else to_utc(value)
     else:
         ts = _instant(str(value))
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     limits = limits or time_limits()
     if not limits.earliest <= ts <= limits.latest():
         raise InstantError(f"{ts.isoformat()} lies outside the accepted range {limits.describe()}")

@@ -18,43 +18,38 @@ calendar lookups per (as_of, store).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from storeuptime_pipeline.core.keyed import KeySpace
+from storeuptime_pipeline.core.limits import to_utc
 from storeuptime_pipeline.core.report import (
     REPORT_COLUMNS,
     WINDOWS,
+    PreparedSpan,
     Timeline,
-    _compute,
-    _csv_table,
-    _Prepared,
-    _store_timezones,
-    to_utc_timestamp,
+    report_pass,
+    store_timezones,
 )
 from storeuptime_pipeline.core.timezones import US_PER_HOUR
 
-SUMMARY_COLUMNS = [
+#: The outage summary a report carries (``--extended``, the stored report rows).
+OUTAGE_SUMMARY_COLUMNS = [
     "outages_last_hour",
     "outages_last_day",
     "outages_last_week",
     "longest_outage_last_week",
 ]
-EXTENDED_COLUMNS = [*REPORT_COLUMNS, *SUMMARY_COLUMNS]
+EXTENDED_COLUMNS = [*REPORT_COLUMNS, *OUTAGE_SUMMARY_COLUMNS]
 #: Exact figures (µs) behind the invariant "outage time in a window == the report's downtime".
 EXACT_COLUMNS = [
     f"{kind}_last_{name}_us" for name, _length, _unit in WINDOWS for kind in ("outage_time", "downtime")
 ]
+#: The outage list's file columns (``storeuptime outages``).
 OUTAGE_COLUMNS = ["store_id", "start_utc", "end_utc", "start_local", "business_hours", "ongoing"]
-OUTAGE_CSV_HEADER = ",".join(OUTAGE_COLUMNS) + "\n"
-EXTENDED_CSV_HEADER = ",".join(EXTENDED_COLUMNS) + "\n"
 
 
 @dataclass(frozen=True)
@@ -86,7 +81,7 @@ class _Runs:
         return np.where(nonempty, np.maximum(a, b), 0)
 
 
-def _runs(prep: _Prepared, timeline: Timeline) -> _Runs:
+def _runs(prep: PreparedSpan, timeline: Timeline) -> _Runs:
     store, active = timeline.store, timeline.active
     n = len(store)
     same_next = np.zeros(n, dtype=bool)
@@ -176,9 +171,9 @@ class OutagePass:
     lists: list[pd.DataFrame] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.columns = [*SUMMARY_COLUMNS, *(EXACT_COLUMNS if self.exact else [])]
+        self.columns = [*OUTAGE_SUMMARY_COLUMNS, *(EXACT_COLUMNS if self.exact else [])]
 
-    def prepare(self, prep: _Prepared, timeline: Timeline) -> _Runs:
+    def prepare(self, prep: PreparedSpan, timeline: Timeline) -> _Runs:
         return _runs(prep, timeline)
 
     def chunk(
@@ -292,7 +287,7 @@ class OutageResult:
     outages: pd.DataFrame
 
 
-def compute_reports_with_outages(
+def reports_with_outages_for(
     polls: pd.DataFrame,
     hours: pd.DataFrame,
     timezones: pd.DataFrame | None,
@@ -313,7 +308,7 @@ def compute_reports_with_outages(
     )
 
 
-def compute_report_with_outages(
+def report_with_outages_at(
     polls: pd.DataFrame,
     hours: pd.DataFrame,
     timezones: pd.DataFrame | None,
@@ -329,9 +324,7 @@ def compute_report_with_outages(
         as_of = timeline.latest()
         if as_of is None:
             raise ValueError("no polls: the report needs at least one poll or an explicit as-of")
-    result = _with_outages(
-        timeline, hours, timezones, [to_utc_timestamp(as_of)], with_list, with_business, exact
-    )
+    result = _with_outages(timeline, hours, timezones, [to_utc(as_of)], with_list, with_business, exact)
     return OutageResult(
         result.report.drop(columns="as_of").reset_index(drop=True),
         result.outages.drop(columns="as_of").reset_index(drop=True),
@@ -348,11 +341,11 @@ def _with_outages(
     exact: bool,
     sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> OutageResult:
-    store_tz = _store_timezones(timeline.store_ids, timezones)
+    store_tz = store_timezones(timeline.store_ids, timezones)
     extension = OutagePass(store_tz, with_list=with_list, exact=exact, sink=sink)
-    report = _compute(timeline, hours, timezones, as_ofs, with_business, extension)
+    report = report_pass(timeline, hours, timezones, as_ofs, with_business, extension)
     if len(report) == 0:
-        for column in SUMMARY_COLUMNS[:3]:
+        for column in OUTAGE_SUMMARY_COLUMNS[:3]:
             report[column] = report[column].astype(np.int64)
     if extension.lists:
         outages = pd.concat(extension.lists, ignore_index=True)
@@ -370,84 +363,3 @@ def _with_outages(
             }
         )
     return OutageResult(report, outages)
-
-
-# ---------------------------------------------------------------------------------------------
-# CSV files
-# ---------------------------------------------------------------------------------------------
-
-
-def _cents(values: np.ndarray) -> pa.Array:
-    cents = pa.array(np.round(values.astype(np.float64) * 100).astype(np.int64)).cast(pa.decimal128(19, 0))
-    return pa.Array.from_buffers(pa.decimal128(19, 2), len(cents), cents.buffers())
-
-
-def _write(table: pa.Table, fallback: pd.DataFrame) -> str:
-    """Arrow's writer without quoting; a value that would need quoting falls back to pandas."""
-    sink = io.BytesIO()
-    try:
-        pacsv.write_csv(
-            table, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none")
-        )
-    except pa.ArrowInvalid:
-        return fallback.to_csv(index=False, header=False, lineterminator="\n")
-    return sink.getvalue().decode()
-
-
-def extended_csv_table(report: pd.DataFrame) -> pa.Table:
-    """The seven report columns exactly as the plain report writes them, then the four outage columns."""
-    table = _csv_table(report)
-    for column in SUMMARY_COLUMNS[:3]:
-        table = table.append_column(column, pa.array(report[column].to_numpy(dtype=np.int64)))
-    return table.append_column(
-        "longest_outage_last_week", _cents(report["longest_outage_last_week"].to_numpy())
-    )
-
-
-def format_extended_csv(report: pd.DataFrame) -> str:
-    """``storeuptime report --extended``: the report file with the outage summary appended."""
-    fallback = report[EXTENDED_COLUMNS].copy()
-    fallback["longest_outage_last_week"] = fallback["longest_outage_last_week"].map("{:.2f}".format)
-    for column in REPORT_COLUMNS[1:]:
-        fallback[column] = fallback[column].map("{:.2f}".format)
-    return EXTENDED_CSV_HEADER + _write(extended_csv_table(report), fallback)
-
-
-def _whole_seconds(values: pd.Series) -> pa.Array:
-    """Bounds shown to the second (floored): readable, and the exact figure is business_hours."""
-    us = pd.DatetimeIndex(values).as_unit("us").asi8
-    return pa.array(np.floor_divide(us, 1_000_000), pa.int64()).cast(pa.timestamp("s", tz="UTC"))
-
-
-def outage_csv_table(outages: pd.DataFrame) -> pa.Table:
-    """The outage list's columns as text: ISO 8601 bounds, start in the store's local time too."""
-    start = _whole_seconds(outages["start_utc"])
-    local = np.empty(len(outages), dtype=object)
-    zones = outages["timezone"].to_numpy()
-    for zone in pd.unique(zones):  # a loop over timezones (a dozen), not over outages
-        mask = zones == zone
-        local[mask] = pc.strftime(
-            pc.filter(start, pa.array(mask)).cast(pa.timestamp("s", tz=str(zone))),
-            format="%Y-%m-%dT%H:%M:%S%Ez",
-        ).to_numpy(zero_copy_only=False)
-    utc = "%Y-%m-%dT%H:%M:%SZ"
-    return pa.table(
-        {
-            "store_id": pa.array(outages["store_id"].astype("str").to_numpy(dtype=object), pa.string()),
-            "start_utc": pc.strftime(start, format=utc),
-            "end_utc": pc.strftime(_whole_seconds(outages["end_utc"]), format=utc),
-            "start_local": pa.array(local, pa.string()),
-            "business_hours": _cents(outages["business_hours"].to_numpy()),
-            "ongoing": pa.array(
-                np.where(outages["ongoing"].to_numpy(dtype=bool), "true", "false"), pa.string()
-            ),
-        }
-    )
-
-
-def format_outages_csv(outages: pd.DataFrame) -> str:
-    """``storeuptime outages``: one row per outage, sorted by store_id (as text) then start."""
-    keyed = outages.assign(_id=outages["store_id"].astype(str))
-    outages = keyed.sort_values(["_id", "start_utc"], kind="stable").drop(columns="_id")
-    table = outage_csv_table(outages)
-    return OUTAGE_CSV_HEADER + _write(table, table.to_pandas())

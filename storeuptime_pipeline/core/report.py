@@ -13,22 +13,22 @@ the final lookups.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from storeuptime_pipeline.core.business_hours import BusinessCalendar, build_calendar
 from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE
-from storeuptime_pipeline.core.keyed import KeySpace, max_span_us
+from storeuptime_pipeline.core.keyed import KeySpace, group_starts, max_span_us
+from storeuptime_pipeline.core.limits import to_utc
+from storeuptime_pipeline.core.polls import dedupe_polls
 from storeuptime_pipeline.core.rules import resolve_timezones
 from storeuptime_pipeline.core.timezones import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE
 
+#: The report of one store as the spec defines it (and its file's header): store_id, six figures.
 REPORT_COLUMNS = [
     "store_id",
     "uptime_last_hour",
@@ -38,7 +38,9 @@ REPORT_COLUMNS = [
     "downtime_last_day",
     "downtime_last_week",
 ]
-VALUE_COLUMNS = REPORT_COLUMNS[1:]
+#: The six uptime/downtime figures, in the report's units (minutes for the hour, hours otherwise).
+FIGURE_COLUMNS = REPORT_COLUMNS[1:]
+#: Business time per window, in the same units: what uptime + downtime must add up to.
 BUSINESS_COLUMNS = ["business_last_hour", "business_last_day", "business_last_week"]
 
 #: (name, window length, unit the figure is expressed in)
@@ -54,29 +56,12 @@ _AS_OF_CHUNK = 24
 _MAX_PREPARED_SPAN = 35 * US_PER_DAY
 
 
-def to_utc_timestamp(value: object) -> pd.Timestamp:
-    """An as-of instant given as text, datetime or Timestamp; naive values are UTC."""
-    text = str(value).strip().removesuffix(" UTC") if isinstance(value, str) else value
-    ts = pd.Timestamp(text)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def _as_us(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Epoch microseconds of a datetime column; naive means UTC, as for single instants (``to_utc``)."""
     index = pd.DatetimeIndex(values)
     if index.tz is None:
         index = index.tz_localize("UTC")
     return index.tz_convert("UTC").as_unit("us").asi8.astype(np.int64)
-
-
-def _store_time_order(codes: np.ndarray, time: np.ndarray, n_stores: int) -> np.ndarray:
-    """Order by (store, time): one argsort of a combined key when it fits in int64, else lexsort."""
-    if len(time) == 0:
-        return np.arange(0)
-    lo = int(time.min())
-    span = int(time.max()) - lo + 1
-    if n_stores * span < 2**62:
-        return np.argsort(codes * span + (time - lo), kind="stable")
-    return np.lexsort((time, codes))
 
 
 @dataclass(frozen=True)
@@ -92,30 +77,23 @@ class Timeline:
     @classmethod
     def from_polls(cls, polls: pd.DataFrame) -> Timeline:
         """Duplicates of one store at one instant count once; if they disagree, inactive wins."""
-        codes, uniques = pd.factorize(polls["store_id"], sort=True)
-        codes = codes.astype(np.int64)
-        time = _as_us(polls["timestamp_utc"])
-        active = polls["is_active"].to_numpy(dtype=bool)
-        order = _store_time_order(codes, time, len(uniques))
-        codes, time, active = codes[order], time[order], active[order]
-        new = np.ones(len(codes), dtype=bool)
-        new[1:] = (codes[1:] != codes[:-1]) | (time[1:] != time[:-1])
-        heads = np.flatnonzero(new)
-        if len(heads) < len(codes):  # duplicates: one poll each, inactive if any says so
-            active = np.minimum.reduceat(active, heads)
-            codes, time = codes[heads], time[heads]
-        first = np.searchsorted(codes, np.arange(len(uniques) + 1), side="left")
-        return cls(pd.Index(uniques), codes, time, active, first)
+        unique = dedupe_polls(
+            polls["store_id"], _as_us(polls["timestamp_utc"]), polls["is_active"].to_numpy(dtype=bool)
+        )
+        first = group_starts(unique.store, len(unique.store_ids))
+        return cls(unique.store_ids, unique.store, unique.time, unique.active, first)
 
     def latest(self) -> pd.Timestamp | None:
+        """The newest poll's instant (None without polls): the default as-of."""
         if len(self.time) == 0:
             return None
         return pd.Timestamp(int(self.time.max()), unit="us", tz="UTC")
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    """Everything for reports whose as-of instants lie in [lo + 1 week, hi]."""
+class PreparedSpan:
+    """Everything for reports whose as-of instants lie in [lo + 1 week, hi]: the calendar, the
+    segments' cumulative uptime and the search keys, shared by all as-ofs of the span."""
 
     space: KeySpace
     calendar: BusinessCalendar
@@ -126,7 +104,8 @@ class _Prepared:
     seg_store_base: np.ndarray
 
 
-def _store_timezones(store_ids: pd.Index, timezones: pd.DataFrame | None) -> np.ndarray:
+def store_timezones(store_ids: pd.Index, timezones: pd.DataFrame | None) -> np.ndarray:
+    """Each store's IANA zone (the default where unlisted or unusable), by store code."""
     tz = np.full(len(store_ids), DEFAULT_TIMEZONE, dtype=object)
     if timezones is not None and len(timezones):
         used, _, _ = resolve_timezones(timezones["timezone_str"].reset_index(drop=True))
@@ -136,7 +115,7 @@ def _store_timezones(store_ids: pd.Index, timezones: pd.DataFrame | None) -> np.
     return tz
 
 
-def _prepare(timeline: Timeline, hours: pd.DataFrame, store_tz: np.ndarray, lo: int, hi: int) -> _Prepared:
+def _prepare(timeline: Timeline, hours: pd.DataFrame, store_tz: np.ndarray, lo: int, hi: int) -> PreparedSpan:
     space = KeySpace(lo=lo, hi=hi, n_stores=len(timeline.store_ids))
     calendar = build_calendar(hours, timeline.store_ids, store_tz, space)
     store, time, active = timeline.store, timeline.time, timeline.active
@@ -154,7 +133,7 @@ def _prepare(timeline: Timeline, hours: pd.DataFrame, store_tz: np.ndarray, lo: 
     up_cum = np.concatenate([[0], np.cumsum(up)])
     # Boundaries a store has: after every poll but its last one.
     mid_keys = space.key(store[same_next], mid[same_next])
-    return _Prepared(
+    return PreparedSpan(
         space=space,
         calendar=calendar,
         poll_keys=space.key(store, time),
@@ -166,7 +145,7 @@ def _prepare(timeline: Timeline, hours: pd.DataFrame, store_tz: np.ndarray, lo: 
 
 
 def _window_figures(
-    prep: _Prepared, timeline: Timeline, store: np.ndarray, as_of: np.ndarray
+    prep: PreparedSpan, timeline: Timeline, store: np.ndarray, as_of: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Uptime and business time (µs) in each window for (store, as_of) pairs with a poll <= as_of."""
     space, cal = prep.space, prep.calendar
@@ -184,7 +163,7 @@ def _window_figures(
 
     up_end = uptime_until(as_of)
     b_end = cal.time_until(store, as_of)
-    # Shared with the outage pass (engine/outages.py), which needs the same poll and business time.
+    # Shared with the outage pass (core/outages.py), which needs the same poll and business time.
     out: dict[str, np.ndarray] = {"last_poll": last, "business_until_as_of": b_end}
     for name, length, _unit in WINDOWS:
         start = as_of - length
@@ -193,7 +172,7 @@ def _window_figures(
     return out
 
 
-def _frame(
+def _in_report_units(
     store_ids: pd.Index, store: np.ndarray, as_of: np.ndarray, figures: dict[str, np.ndarray]
 ) -> pd.DataFrame:
     """Figures in report units, rounded; downtime = business - uptime on the rounded figures.
@@ -219,7 +198,7 @@ class PassExtension(Protocol):
 
     columns: list[str]
 
-    def prepare(self, prep: _Prepared, timeline: Timeline) -> object: ...
+    def prepare(self, prep: PreparedSpan, timeline: Timeline) -> object: ...
 
     def chunk(
         self,
@@ -231,7 +210,7 @@ class PassExtension(Protocol):
     ) -> dict[str, np.ndarray]: ...
 
 
-def compute_reports(
+def reports_for(
     polls: pd.DataFrame,
     hours: pd.DataFrame,
     timezones: pd.DataFrame | None,
@@ -244,10 +223,10 @@ def compute_reports(
     Each as-of T sees only polls at or before T. A store has a row for T when it has a poll at or
     before T. Rows are sorted by (as_of, store_id).
     """
-    return _compute(Timeline.from_polls(polls), hours, timezones, as_ofs, with_business)
+    return report_pass(Timeline.from_polls(polls), hours, timezones, as_ofs, with_business)
 
 
-def _compute(
+def report_pass(
     timeline: Timeline,
     hours: pd.DataFrame,
     timezones: pd.DataFrame | None,
@@ -255,12 +234,17 @@ def _compute(
     with_business: bool,
     extension: PassExtension | None = None,
 ) -> pd.DataFrame:
+    """The one pass behind every report: prepared spans of as-ofs, chunks of instants, an extension.
+
+    Returns the (as_of, store_id)-sorted frame of ``reports_for``; the outage pass rides on it
+    through ``extension`` (core/outages.py).
+    """
     columns = ["as_of", *REPORT_COLUMNS, *(BUSINESS_COLUMNS if with_business else [])]
     columns += extension.columns if extension is not None else []
-    instants = np.unique(_as_us(pd.DatetimeIndex([to_utc_timestamp(a) for a in as_ofs])))
+    instants = np.unique(_as_us(pd.DatetimeIndex([to_utc(a) for a in as_ofs])))
     if len(instants) == 0 or len(timeline.time) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    store_tz = _store_timezones(timeline.store_ids, timezones)
+    store_tz = store_timezones(timeline.store_ids, timezones)
     n_stores = len(timeline.store_ids)
     span = min(_MAX_PREPARED_SPAN, max_span_us(n_stores) - _WEEK)
     first_time = timeline.time[timeline.first[:-1]]
@@ -278,7 +262,7 @@ def _compute(
             has_poll = first_time[store] <= as_of
             store, as_of = store[has_poll], as_of[has_poll]
             figures = _window_figures(prep, timeline, store, as_of)
-            frame = _frame(timeline.store_ids, store, as_of, figures)
+            frame = _in_report_units(timeline.store_ids, store, as_of, figures)
             if extension is not None:
                 for name, values in extension.chunk(state, timeline, store, as_of, figures).items():
                     frame[name] = values
@@ -288,7 +272,7 @@ def _compute(
     return pd.concat([f[columns] for f in frames], ignore_index=True)
 
 
-def compute_report(
+def report_at(
     polls: pd.DataFrame,
     hours: pd.DataFrame,
     timezones: pd.DataFrame | None,
@@ -302,49 +286,10 @@ def compute_report(
         as_of = timeline.latest()
         if as_of is None:
             raise ValueError("no polls: the report needs at least one poll or an explicit as-of")
-    report = _compute(timeline, hours, timezones, [as_of], with_business)
+    report = report_pass(timeline, hours, timezones, [as_of], with_business)
     return report.drop(columns="as_of").reset_index(drop=True)
 
 
-def latest_poll(polls: pd.DataFrame) -> pd.Timestamp | None:
-    """The default as-of: the latest poll timestamp in the data."""
+def newest_poll(polls: pd.DataFrame) -> pd.Timestamp | None:
+    """The newest poll's instant in a polls frame (None when empty): the default as-of of a report."""
     return Timeline.from_polls(polls).latest() if len(polls) else None
-
-
-CSV_HEADER = ",".join(REPORT_COLUMNS) + "\n"
-
-
-def _csv_table(report: pd.DataFrame) -> pa.Table:
-    """The report columns as Arrow, figures as 2-decimal decimals so they print as ``60.00``."""
-    columns = {"store_id": pa.array(report["store_id"].astype("str").to_numpy(dtype=object), pa.string())}
-    for column in VALUE_COLUMNS:
-        cents = pa.array(np.round(report[column].to_numpy(dtype=np.float64) * 100).astype(np.int64))
-        cents = cents.cast(pa.decimal128(19, 0))
-        columns[column] = pa.Array.from_buffers(pa.decimal128(19, 2), len(cents), cents.buffers())
-    return pa.table(columns)
-
-
-def csv_bodies(report: pd.DataFrame, bounds: Sequence[tuple[int, int]]) -> list[str]:
-    """CSV rows (no header) of each [start, end) row range, written by Arrow's C++ writer.
-
-    Formatting 2.3M rows of a week's backfill with pandas takes ~10 s; Arrow takes ~0.5 s. A store
-    id that would need quoting (never seen in real data) falls back to pandas' quoting writer.
-    """
-    table = _csv_table(report)
-    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-    bodies = []
-    for start, end in bounds:
-        sink = io.BytesIO()
-        try:
-            pacsv.write_csv(table.slice(start, end - start), sink, write_options=options)
-        except pa.ArrowInvalid:
-            part = report.iloc[start:end][REPORT_COLUMNS]
-            bodies.append(part.to_csv(index=False, header=False, float_format="%.2f", lineterminator="\n"))
-            continue
-        bodies.append(sink.getvalue().decode())
-    return bodies
-
-
-def format_csv(report: pd.DataFrame) -> str:
-    """The report file: the exact header, two decimals, rows in the frame's (store_id) order."""
-    return CSV_HEADER + csv_bodies(report, [(0, len(report))])[0]

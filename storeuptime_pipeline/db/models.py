@@ -40,7 +40,7 @@ from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE
 
 # Opaque ids compare bytewise: no linguistic ordering is wanted, and under a libc locale such as
 # en_US.UTF-8 or C.UTF-8 every B-tree comparison would otherwise go through strcoll (several times
-# slower index builds, joins and sorts). Staging tables in bulk.py use the same collation.
+# slower index builds, joins and sorts). Staging tables (db/staging.py) use the same collation.
 StoreId = Text(collation="C")
 
 NAMING_CONVENTION = {

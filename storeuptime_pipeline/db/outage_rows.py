@@ -1,8 +1,8 @@
 """Bulk reads and writes of the outage list and the report's outage summary (migration 0003_outages).
 
-Same rules as ``bulk``: COPY in and out inside the caller's transaction, never row by row. The
-list of a backfill is written chunk by chunk (the engine hands it over per chunk of instants), so
-the whole list of 168 reports never sits in memory.
+Same rules as the rest of the bulk layer (``staging``): COPY in and out inside the caller's
+transaction, never row by row. The list of a backfill is written chunk by chunk (the engine hands
+it over per chunk of instants), so the whole list of 168 reports never sits in memory.
 """
 
 from __future__ import annotations
@@ -12,17 +12,11 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
 
-from storeuptime_pipeline.db.bulk import (
-    _REPORT_WRITE_LOCK,
-    OUTAGE_SUMMARY_COLUMNS,
-    REPORT_VALUE_COLUMNS,
-    _store_id_series,
-    _utc_timestamp,
-)
+from storeuptime_pipeline.core.limits import to_utc
+from storeuptime_pipeline.core.outages import OUTAGE_SUMMARY_COLUMNS
+from storeuptime_pipeline.core.report import FIGURE_COLUMNS
 from storeuptime_pipeline.db.copyio import (
     BinaryColumn,
     binary_payload,
@@ -30,30 +24,24 @@ from storeuptime_pipeline.db.copyio import (
     copy_out_frame,
     utc_microseconds,
 )
+from storeuptime_pipeline.db.report_rows import delete_as_ofs_locked
+from storeuptime_pipeline.db.staging import store_id_series
 
 OUTAGE_ROW_COLUMNS = ("as_of", "store_id", "start_utc", "end_utc", "timezone", "business_hours", "ongoing")
 
 
 def delete_outage_rows(conn: Connection, as_ofs: Iterable[datetime | pd.Timestamp]) -> None:
     """Remove the outage lists of these instants, under the report write lock (see replace_report_rows)."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REPORT_WRITE_LOCK})
-    wanted = sorted({_utc_timestamp(a) for a in as_ofs})
-    if wanted:
-        conn.execute(
-            text("DELETE FROM outages WHERE as_of = ANY(:as_ofs)").bindparams(
-                bindparam("as_ofs", type_=ARRAY(TIMESTAMP(timezone=True)))
-            ),
-            {"as_ofs": [t.to_pydatetime() for t in wanted]},
-        )
+    delete_as_ofs_locked(conn, "outages", sorted({to_utc(a) for a in as_ofs}))
 
 
 def copy_outage_rows(conn: Connection, frame: pd.DataFrame) -> int:
-    """COPY one chunk of the engine's outage list (``compute_reports_with_outages`` shape)."""
+    """COPY one chunk of the engine's outage list (``reports_with_outages_for`` shape)."""
     if frame.empty:
         return 0
     columns = [
         BinaryColumn("timestamptz", utc_microseconds(frame["as_of"])),
-        BinaryColumn("text", _store_id_series(frame["store_id"].astype(str))),
+        BinaryColumn("text", store_id_series(frame["store_id"].astype(str))),
         BinaryColumn("timestamptz", utc_microseconds(frame["start_utc"])),
         BinaryColumn("timestamptz", utc_microseconds(frame["end_utc"])),
         BinaryColumn("text", frame["timezone"].astype(str)),
@@ -80,18 +68,18 @@ def read_outage_rows(conn: Connection, as_of: datetime | pd.Timestamp) -> pd.Dat
         "business_hours": "float64",
         "ongoing": "tf",
     }
-    return copy_out_frame(conn, query, {"as_of": _utc_timestamp(as_of).to_pydatetime()}, dtypes)
+    return copy_out_frame(conn, query, {"as_of": to_utc(as_of).to_pydatetime()}, dtypes)
 
 
 def read_extended_rows(conn: Connection, as_of: datetime | pd.Timestamp) -> pd.DataFrame | None:
     """Report rows of one instant with the outage summary; None when they were stored without it."""
-    values = ", ".join([*REPORT_VALUE_COLUMNS, *OUTAGE_SUMMARY_COLUMNS])
+    values = ", ".join([*FIGURE_COLUMNS, *OUTAGE_SUMMARY_COLUMNS])
     query = f"""
         SELECT store_id, {values} FROM uptime_report WHERE as_of = %(as_of)s
         ORDER BY store_id COLLATE "C"
     """
-    dtypes = {"store_id": "str", **dict.fromkeys([*REPORT_VALUE_COLUMNS, *OUTAGE_SUMMARY_COLUMNS], "float64")}
-    frame = copy_out_frame(conn, query, {"as_of": _utc_timestamp(as_of).to_pydatetime()}, dtypes)
+    dtypes = {"store_id": "str", **dict.fromkeys([*FIGURE_COLUMNS, *OUTAGE_SUMMARY_COLUMNS], "float64")}
+    frame = copy_out_frame(conn, query, {"as_of": to_utc(as_of).to_pydatetime()}, dtypes)
     if frame[OUTAGE_SUMMARY_COLUMNS].isna().any().any():
         return None
     for name in OUTAGE_SUMMARY_COLUMNS[:3]:

@@ -119,7 +119,7 @@ def load_new_weeks(
 ) -> tuple[int, tuple[pd.Categorical, np.ndarray, np.ndarray]]:
     """Load the polls of weeks that have no stored poll yet; return (rows loaded, the other polls).
 
-    Input: unique polls in primary-key order (as ``bulk._dedupe_polls`` makes them), inside the
+    Input: unique polls in primary-key order (as ``poll_load._unique_polls`` makes them), inside the
     caller's transaction and under its SHARE ROW EXCLUSIVE lock on ``store_status`` (so no other load
     creates the same week meanwhile). A week without a partition gets a fresh one (module docstring);
     a week whose partition exists but is empty (after a TRUNCATE) is COPYed straight into it, since

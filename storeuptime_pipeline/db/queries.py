@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Connection, select, text
 
+from storeuptime_pipeline.core.limits import to_utc
 from storeuptime_pipeline.db.models import IngestedFile
 
 _POLLED_STORES_INPUTS = text(
@@ -116,7 +117,17 @@ def last_report_at_or_before(conn: Connection, instant: pd.Timestamp) -> pd.Time
         "SELECT max(as_of) FROM uptime_report WHERE as_of <= :instant AND as_of = date_trunc('hour', as_of)"
     )
     value = conn.execute(query, {"instant": instant.to_pydatetime()}).scalar_one()
-    return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+    return None if value is None else to_utc(value)
+
+
+def latest_poll_time(conn: Connection) -> pd.Timestamp | None:
+    """The newest stored poll's timestamp (UTC), inside the time limits or not, or None.
+
+    An index-only lookup. It tells whether new polls arrived; the default as-of of a report is
+    :func:`latest_poll_within` the limits instead.
+    """
+    value = conn.exec_driver_sql("SELECT max(timestamp_utc) FROM store_status").scalar_one()
+    return None if value is None else to_utc(value)
 
 
 def latest_poll_within(conn: Connection, earliest: pd.Timestamp, latest: pd.Timestamp) -> pd.Timestamp | None:
@@ -124,7 +135,7 @@ def latest_poll_within(conn: Connection, earliest: pd.Timestamp, latest: pd.Time
     value = conn.execute(
         _LATEST_POLL_WITHIN, {"earliest": earliest.to_pydatetime(), "latest": latest.to_pydatetime()}
     ).scalar_one()
-    return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+    return None if value is None else to_utc(value)
 
 
 def polls_outside(conn: Connection, earliest: pd.Timestamp, latest: pd.Timestamp) -> int:

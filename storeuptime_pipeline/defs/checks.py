@@ -12,7 +12,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from storeuptime_pipeline import settings
-from storeuptime_pipeline.db import bulk, queries
+from storeuptime_pipeline.db import queries
 from storeuptime_pipeline.defs.assets.ingest import business_hours, store_status, store_timezones
 from storeuptime_pipeline.defs.assets.metadata import frame_table
 from storeuptime_pipeline.defs.resources import DatabaseResource
@@ -99,7 +99,7 @@ def feed_check_result(newest: pd.Timestamp | None, now: pd.Timestamp) -> AssetCh
 )
 def newest_poll_is_recent(database: DatabaseResource) -> AssetCheckResult:
     with database.engine().connect() as conn:
-        newest = bulk.latest_poll_time(conn)
+        newest = queries.latest_poll_time(conn)
     return feed_check_result(newest, pd.Timestamp(datetime.now(UTC)))
 
 

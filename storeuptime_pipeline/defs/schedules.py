@@ -18,7 +18,7 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
-from storeuptime_pipeline.db import bulk, queries
+from storeuptime_pipeline.db import queries
 from storeuptime_pipeline.defs.jobs import uptime_report_job
 from storeuptime_pipeline.defs.partitions import HOUR, hourly_partitions, partition_of_as_of
 from storeuptime_pipeline.defs.resources import DatabaseResource
@@ -42,7 +42,7 @@ def skip_reason_for_hour(engine: Engine, as_of: pd.Timestamp) -> str | None:
         after = as_of - HOUR if last_report is None else max(as_of - HOUR, last_report)
         if queries.has_poll_between(conn, after, as_of):
             return None
-        newest = bulk.latest_poll_time(conn)
+        newest = queries.latest_poll_time(conn)
     window = f"({(as_of - HOUR):%Y-%m-%d %H:%M}, {as_of:%H:%M}] UTC"
     if newest is None:
         return f"no poll in {window}: no polls in the database yet (ingest a status file first)"

@@ -29,7 +29,7 @@ from storeuptime_pipeline.defs.jobs import ingest_job, uptime_report_job
 from storeuptime_pipeline.defs.partitions import HOUR, hourly_partitions
 from storeuptime_pipeline.defs.resources import DatabaseResource, LandingFolderResource
 from storeuptime_pipeline.fileio.landing import LandedFile, content_sha256, printable
-from storeuptime_pipeline.services.reporting import latest_poll
+from storeuptime_pipeline.services.reporting import default_as_of
 
 
 def _request(file: LandedFile) -> RunRequest:
@@ -204,7 +204,7 @@ def report_after_ingest_sensor(context: RunStatusSensorContext, database: Databa
     changed = rows_changed(context.instance, context.dagster_run.run_id)
     if changed == 0:
         return SkipReason(f"ingest run {context.dagster_run.run_id} changed no rows: the report stands")
-    latest = latest_poll(database.engine())
+    latest = default_as_of(database.engine())
     if latest is None:
         return SkipReason("no polls in the database")
     key = latest_report_partition(latest, pd.Timestamp.now(tz="UTC"))

@@ -31,7 +31,7 @@ from storeuptime_pipeline.core.quarantine import (
 )
 from storeuptime_pipeline.core.reasons import empty_rejects
 from storeuptime_pipeline.core.validation import ReadResult
-from storeuptime_pipeline.db import bulk, queries, retention
+from storeuptime_pipeline.db import file_records, poll_load, queries, reference_load, retention
 from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.fileio.landing import content_sha256
 
@@ -156,13 +156,13 @@ def load_files(
             if verdict.quarantined:
                 pass  # nothing but the record below: no polls, no snapshot, no stores
             elif kind == "status":
-                changed = bulk.upsert_polls(conn, result.valid)
+                changed = poll_load.upsert_polls(conn, result.valid)
             elif kind == "hours":
-                changed = bulk.replace_business_hours(conn, result.valid)
+                changed = reference_load.replace_business_hours(conn, result.valid)
             else:
-                changed = bulk.replace_timezones(conn, result.valid)
+                changed = reference_load.replace_timezones(conn, result.valid)
             load = _describe(path, kind, result, size, sha, changed, verdict)
-            file_id = bulk.record_file(
+            file_id = file_records.record_file(
                 conn,
                 kind=kind,
                 name=path.name,
@@ -176,7 +176,7 @@ def load_files(
                 reject_share=reject_share(load.rows_read, load.rows_rejected),
                 reason=verdict.reason,
             )
-            bulk.replace_rejected_rows(conn, file_id, path.name, result.rejected)
+            file_records.replace_rejected_rows(conn, file_id, path.name, result.rejected)
             loads.append(load)
     retention.drop_expired_weeks(engine, keep_weeks)  # committed polls; whole weeks past the setting
     quarantined = [load for load in loads if load.quarantined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -15,16 +16,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from storeuptime_pipeline.core.limits import time_limits
-from storeuptime_pipeline.core.report import (
-    BUSINESS_COLUMNS,
-    CSV_HEADER,
-    REPORT_COLUMNS,
-    VALUE_COLUMNS,
-    csv_bodies,
-    to_utc_timestamp,
-)
-from storeuptime_pipeline.db import bulk, queries
+from storeuptime_pipeline.core.limits import time_limits, to_utc
+from storeuptime_pipeline.core.report import BUSINESS_COLUMNS, FIGURE_COLUMNS, REPORT_COLUMNS
+from storeuptime_pipeline.db import queries, reads
+from storeuptime_pipeline.db.report_rows import read_report_rows
+from storeuptime_pipeline.fileio.report_csv import REPORT_CSV_HEADER, format_report_csv, report_csv_bodies
 
 WEEK = pd.Timedelta(days=7)
 
@@ -45,14 +41,17 @@ def read_inputs(engine: Engine, as_ofs: Sequence[pd.Timestamp]) -> Inputs:
     lo, hi = min(as_ofs) - WEEK, max(as_ofs)
     with engine.connect() as conn:
         return Inputs(
-            polls=bulk.read_polls_window(conn, lo, hi),
-            hours=bulk.read_business_hours(conn),
-            timezones=bulk.read_timezones(conn),
+            polls=reads.read_polls_window(conn, lo, hi),
+            hours=reads.read_business_hours(conn),
+            timezones=reads.read_timezones(conn),
         )
 
 
-def latest_poll(engine: Engine) -> pd.Timestamp | None:
-    """The newest poll inside the time limits: a poll of year 9999 loaded earlier is not "now"."""
+def default_as_of(engine: Engine) -> pd.Timestamp | None:
+    """A report's as-of when none is given: the newest stored poll inside the time limits.
+
+    Inside the limits because a poll of year 9999 loaded earlier is not "now". None without polls.
+    """
     limits = time_limits()
     with engine.connect() as conn:
         return queries.latest_poll_within(conn, limits.earliest, limits.latest())
@@ -75,7 +74,7 @@ def within_limits(polls: pd.DataFrame) -> pd.DataFrame:
 
 def csv_name(as_of: pd.Timestamp) -> str:
     """``uptime_report_<as_of>.csv`` with a file-name-safe UTC instant (fraction only when present)."""
-    ts = to_utc_timestamp(as_of)
+    ts = to_utc(as_of)
     stamp = ts.strftime("%Y-%m-%dT%H%M%S")
     if ts.microsecond:
         stamp += f".{ts.microsecond:06d}"
@@ -89,8 +88,19 @@ def csv_texts(report: pd.DataFrame) -> dict[pd.Timestamp, str]:
     instants = pd.DatetimeIndex(report["as_of"])
     stamps = instants.asi8
     bounds = list(pairwise(np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])))
-    bodies = csv_bodies(report, bounds)
-    return {instants[a]: CSV_HEADER + body for (a, _), body in zip(bounds, bodies, strict=True)}
+    bodies = report_csv_bodies(report, bounds)
+    return {instants[a]: REPORT_CSV_HEADER + body for (a, _), body in zip(bounds, bodies, strict=True)}
+
+
+def report_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
+    """The stored report of one as-of, in exactly the file format of ``storeuptime report``.
+
+    The API serves reports from their ``uptime_report`` rows (the database is the source of truth),
+    so they are formatted by the same writer as the CLI's and the assets' files.
+    """
+    with engine.connect() as conn:
+        rows = read_report_rows(conn, as_of)
+    return format_report_csv(rows)
 
 
 def write_csvs(reports_dir: Path, report: pd.DataFrame) -> dict[pd.Timestamp, Path]:
@@ -110,7 +120,7 @@ def summary(report: pd.DataFrame) -> dict[str, object]:
     """Totals and medians of the latest as-of in the frame, for metadata and the CLI."""
     latest = report[report["as_of"] == report["as_of"].max()]
     out: dict[str, object] = {"stores": len(latest)}
-    for column in VALUE_COLUMNS:
+    for column in FIGURE_COLUMNS:
         out[f"total_{column}"] = round(float(latest[column].sum()), 2)
         out[f"median_{column}"] = round(float(latest[column].median()), 2) if len(latest) else 0.0
     return out

@@ -15,22 +15,18 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from storeuptime_pipeline.core.outages import (
-    EXACT_COLUMNS,
-    SUMMARY_COLUMNS,
-    compute_reports_with_outages,
-    format_extended_csv,
-    format_outages_csv,
-)
-from storeuptime_pipeline.core.report import REPORT_COLUMNS, to_utc_timestamp
+from storeuptime_pipeline.core.limits import to_utc
+from storeuptime_pipeline.core.outages import EXACT_COLUMNS, OUTAGE_SUMMARY_COLUMNS, reports_with_outages_for
+from storeuptime_pipeline.core.report import REPORT_COLUMNS
 from storeuptime_pipeline.core.timezones import US_PER_HOUR, US_PER_MINUTE
-from storeuptime_pipeline.db import bulk
+from storeuptime_pipeline.db import report_rows
 from storeuptime_pipeline.db.outage_rows import (
     copy_outage_rows,
     delete_outage_rows,
     read_extended_rows,
     read_outage_rows,
 )
+from storeuptime_pipeline.fileio.report_csv import format_extended_csv, format_outages_csv
 from storeuptime_pipeline.services.reporting import Inputs, NoPollsError, read_inputs, within_limits
 
 #: Unit of each window's exact figures in the invariant's sample (as the report writes them).
@@ -44,6 +40,14 @@ _IN_MEMORY_AS_OFS = 24
 class NoOutageSummary(LookupError):
     """The report was stored before outages were computed: re-materialize it to get them."""
 
+    @classmethod
+    def of(cls, as_of: datetime | pd.Timestamp, wanted: str) -> NoOutageSummary:
+        """The one wording for both readers (the API answers it as a 409): what is missing, and the fix."""
+        return cls(
+            f"the report as of {to_utc(as_of).isoformat()} was computed before outages existed;"
+            f" re-run it for {wanted}"
+        )
+
 
 def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
     """Reports (with business time and exact outage figures) of these instants, stored atomically.
@@ -54,7 +58,7 @@ def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
     while writing; a longer backfill streams its list into the transaction chunk by chunk as the
     engine produces it (a week of hourly lists is millions of rows), holding the lock meanwhile.
     """
-    instants = sorted({to_utc_timestamp(a) for a in as_ofs})
+    instants = sorted({to_utc(a) for a in as_ofs})
     inputs = read_inputs(engine, instants)
     # Stored polls outside the time limits (loaded before they existed) are left out of every report.
     inputs = Inputs(within_limits(inputs.polls), inputs.hours, inputs.timezones)
@@ -63,7 +67,7 @@ def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
     frames = (inputs.polls, inputs.hours, inputs.timezones, instants)
     options = {"with_business": True, "exact": True}
     if len(instants) <= _IN_MEMORY_AS_OFS:
-        result = compute_reports_with_outages(*frames, **options)
+        result = reports_with_outages_for(*frames, **options)
         with engine.begin() as conn:
             delete_outage_rows(conn, instants)
             copy_outage_rows(conn, result.outages)
@@ -71,7 +75,7 @@ def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
         return result.report
     with engine.begin() as conn:
         delete_outage_rows(conn, instants)
-        result = compute_reports_with_outages(
+        result = reports_with_outages_for(
             *frames, **options, sink=lambda chunk: copy_outage_rows(conn, chunk)
         )
         _store_report(conn, instants, result.report)
@@ -79,7 +83,9 @@ def compute_and_store(engine: Engine, as_ofs: Sequence[object]) -> pd.DataFrame:
 
 
 def _store_report(conn: Connection, instants: list[pd.Timestamp], report: pd.DataFrame) -> None:
-    bulk.replace_report_rows(conn, instants, report[["as_of", *REPORT_COLUMNS, *SUMMARY_COLUMNS]])
+    report_rows.replace_report_rows(
+        conn, instants, report[["as_of", *REPORT_COLUMNS, *OUTAGE_SUMMARY_COLUMNS]]
+    )
 
 
 def outage_violation_mask(report: pd.DataFrame) -> np.ndarray:
@@ -109,7 +115,7 @@ def most_outages(report: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     ranked = latest.sort_values(
         ["outages_last_week", "longest_outage_last_week", "store_id"], ascending=[False, False, True]
     )
-    return ranked.head(n)[["store_id", *SUMMARY_COLUMNS, "downtime_last_week"]]
+    return ranked.head(n)[["store_id", *OUTAGE_SUMMARY_COLUMNS, "downtime_last_week"]]
 
 
 def extended_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
@@ -117,10 +123,7 @@ def extended_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
     with engine.connect() as conn:
         rows = read_extended_rows(conn, as_of)
     if rows is None:
-        raise NoOutageSummary(
-            f"the report as of {to_utc_timestamp(as_of).isoformat()} was computed before outages existed;"
-            " re-run it for the extended columns"
-        )
+        raise NoOutageSummary.of(as_of, "the extended columns")
     return format_extended_csv(rows)
 
 
@@ -130,8 +133,5 @@ def outages_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
         extended = read_extended_rows(conn, as_of)
         rows = read_outage_rows(conn, as_of)
     if extended is None:
-        raise NoOutageSummary(
-            f"the report as of {to_utc_timestamp(as_of).isoformat()} was computed before outages existed;"
-            " re-run it for its outage list"
-        )
+        raise NoOutageSummary.of(as_of, "its outage list")
     return format_outages_csv(rows)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 from storeuptime_pipeline.api.app import create_app
 from storeuptime_pipeline.core.report import REPORT_COLUMNS
-from storeuptime_pipeline.db import bulk, migrate
+from storeuptime_pipeline.db import migrate, report_rows
 from storeuptime_pipeline.db.run_records import record_report
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.db.session import get_engine
@@ -43,7 +43,7 @@ def app_and_ids(admin_url: str) -> Iterator[tuple[FastAPI, dict[str, str]]]:
             }
         )
         with engine.begin() as conn:
-            bulk.replace_report_rows(conn, [AS_OF], rows)
+            report_rows.replace_report_rows(conn, [AS_OF], rows)
         ids = {"Complete": uuid.uuid4().hex, "Failed": uuid.uuid4().hex, "Running": uuid.uuid4().hex}
         record_report(engine, ids["Complete"], "r1", status="complete", as_of=AS_OF)
         record_report(engine, ids["Failed"], "r2", status="failed", error="no polls in the database yet")

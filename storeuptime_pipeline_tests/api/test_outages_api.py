@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from storeuptime_pipeline.api.app import create_app
 from storeuptime_pipeline.cli import main as cli
 from storeuptime_pipeline.core.report import REPORT_COLUMNS
-from storeuptime_pipeline.db import bulk, migrate
+from storeuptime_pipeline.db import migrate, report_rows
 from storeuptime_pipeline.db.run_records import record_report
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.db.session import get_engine
@@ -126,7 +126,7 @@ def test_report_stored_before_outages_existed_is_409(served: Served) -> None:
         }
     )
     with served.engine.begin() as conn:
-        bulk.replace_report_rows(conn, [as_of], rows)  # no summary columns: NULL, as before 0002
+        report_rows.replace_report_rows(conn, [as_of], rows)  # no summary columns: NULL, as before 0002
     old = uuid.uuid4().hex
     record_report(served.engine, old, "r", status="complete", as_of=as_of)
     for path, params in ((f"/get_report/{old}", {"columns": "extended"}), (f"/get_report/{old}/outages", {})):

@@ -11,10 +11,11 @@ from storeuptime_pipeline.cli.main import main
 from storeuptime_pipeline.core.outages import (
     EXTENDED_COLUMNS,
     OUTAGE_COLUMNS,
-    compute_report_with_outages,
+    report_with_outages_at,
 )
-from storeuptime_pipeline.core.report import compute_report, format_csv
+from storeuptime_pipeline.core.report import report_at
 from storeuptime_pipeline.fileio.csv_input import read_input
+from storeuptime_pipeline.fileio.report_csv import format_report_csv
 from storeuptime_pipeline.generator.data import GeneratedDataset, generate_dataset
 
 AS_OF = "2023-01-24 09:30:00"
@@ -37,11 +38,11 @@ def frames(ds: GeneratedDataset) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
 def test_report_without_extended_is_unchanged(
     ds: GeneratedDataset, tmp_path: Path, as_of: str | None
 ) -> None:
-    """Byte for byte what the report path wrote before outages existed: the engine's format_csv."""
+    """Byte for byte what the report path wrote before outages existed: the engine's format_report_csv."""
     out = tmp_path / "report.csv"
     args = ["report", "--data", str(ds.directory), "--out", str(out)]
     assert main(args + (["--as-of", as_of] if as_of else [])) == 0
-    expected = format_csv(compute_report(*frames(ds), as_of))
+    expected = format_report_csv(report_at(*frames(ds), as_of))
     assert out.read_bytes() == expected.encode()
 
 
@@ -65,7 +66,7 @@ def test_report_extended_appends_the_four_columns(ds: GeneratedDataset, tmp_path
         assert len(longest.split(".")[1]) == 2
         assert int(hour) <= int(day) <= int(week)
     table = pd.read_csv(extended, dtype={"store_id": str})
-    engine = compute_report_with_outages(*frames(ds), AS_OF, with_list=False).report
+    engine = report_with_outages_at(*frames(ds), AS_OF, with_list=False).report
     pd.testing.assert_frame_equal(
         table[EXTENDED_COLUMNS[7:]], engine[EXTENDED_COLUMNS[7:]].reset_index(drop=True), check_dtype=False
     )

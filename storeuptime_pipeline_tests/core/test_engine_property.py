@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storeuptime_pipeline.core.report import compute_report, compute_reports
+from storeuptime_pipeline.core.report import report_at, reports_for
 from storeuptime_pipeline_tests.reference import FIGURE_COLUMNS, business_mismatches, reference_report
 
 DAY = 86_400
@@ -172,15 +172,15 @@ def test_engine_matches_reference(scn: dict) -> None:
     polls, hours, timezones = frames(scn)
     as_of = pd.Timestamp(scn["as_of"], unit="s", tz="UTC")
     if scn["mode"] == "single":
-        engine = compute_report(polls, hours, timezones, as_of, with_business=True)
+        engine = report_at(polls, hours, timezones, as_of, with_business=True)
         assert_close(engine, reference_report(polls, hours, timezones, as_of), f"as of {as_of}")
     elif scn["mode"] == "default":
-        engine = compute_report(polls, hours, timezones, with_business=True)
+        engine = report_at(polls, hours, timezones, with_business=True)
         latest = polls["timestamp_utc"].max()
         assert_close(engine, reference_report(polls, hours, timezones, latest), f"default as-of {latest}")
     else:
         as_ofs = [pd.Timestamp(t, unit="s", tz="UTC") for t in [scn["as_of"], *scn["extra_as_ofs"]]]
-        engine = compute_reports(polls, hours, timezones, as_ofs, with_business=True)
+        engine = reports_for(polls, hours, timezones, as_ofs, with_business=True)
         for t in sorted(set(as_ofs)):
             part = engine[engine["as_of"] == t].drop(columns="as_of").reset_index(drop=True)
             assert_close(part, reference_report(polls, hours, timezones, t), f"as of {t} among {as_ofs}")
@@ -244,7 +244,7 @@ def test_report_invariants(seed: int) -> None:
         "2023-04-01 15:10",
         "2023-04-02 18:00",
     ]
-    report = compute_reports(polls, hours, timezones, as_ofs, with_business=True)
+    report = reports_for(polls, hours, timezones, as_ofs, with_business=True)
     assert len(report) > 0.8 * 300 * len(as_ofs)  # nearly every store has a poll before each as-of
     for name, length in WINDOW_LENGTH.items():
         up = report[f"uptime_last_{name}"].to_numpy(dtype=float)

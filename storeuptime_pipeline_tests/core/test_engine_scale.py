@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from storeuptime_pipeline.core.report import WINDOWS, compute_report, compute_reports
+from storeuptime_pipeline.core.report import WINDOWS, report_at, reports_for
 from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline_tests.reference import business_mismatches
@@ -32,11 +32,11 @@ def test_invariant_holds_on_the_14k_store_data_set(tmp_path: Path) -> None:
     hours = read_input(ds.hours_path, "hours").valid
     tz = read_input(ds.timezones_path, "timezones").valid
     assert len(polls) > 1_500_000
-    report = compute_report(polls, hours, tz, with_business=True)
+    report = report_at(polls, hours, tz, with_business=True)
     assert len(report) == polls["store_id"].nunique()
     _assert_invariant(report)
     as_ofs = list(pd.date_range(end=ds.end.floor("h"), periods=24, freq="h"))
-    hourly = compute_reports(polls, hours, tz, as_ofs, with_business=True)
+    hourly = reports_for(polls, hours, tz, as_ofs, with_business=True)
     _assert_invariant(hourly)
     # Against business time computed apart (a per-second walk of local time), not the engine's own:
     # a random sample of rows, and every row of the planted edge-case stores (overnight rows, DST

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from storeuptime_pipeline.core.report import REPORT_COLUMNS, compute_report, compute_reports
+from storeuptime_pipeline.core.report import REPORT_COLUMNS, report_at, reports_for
 from storeuptime_pipeline.fileio.csv_input import read_input
 from storeuptime_pipeline_tests.reference import reference_report
 
@@ -87,10 +87,10 @@ def check(
     expected: dict[str, tuple[Figures, Figures]],
 ) -> pd.DataFrame:
     """Engine and reference both give the hand-computed figures; returns the engine's report."""
-    report = compute_report(polls, hours, timezones, as_of, with_business=True)
+    report = report_at(polls, hours, timezones, as_of, with_business=True)
     assert_report(report, expected)
     assert_report(reference_report(polls, hours, timezones, as_of), expected)
-    plain = compute_report(polls, hours, timezones, as_of)
+    plain = report_at(polls, hours, timezones, as_of)
     assert list(plain.columns) == REPORT_COLUMNS
     pd.testing.assert_frame_equal(plain, report[REPORT_COLUMNS])
     return report
@@ -416,8 +416,8 @@ def test_polls_after_as_of_are_ignored() -> None:
     without = check(polls_frame(base), hours, tz, ts("2023-01-23 18:00"), expected)
     with_later = check(polls_frame(base + later), hours, tz, ts("2023-01-23 18:00"), expected)
     pd.testing.assert_frame_equal(without, with_later)
-    # The same as-of among others in one compute_reports call: still unchanged.
-    many = compute_reports(
+    # The same as-of among others in one reports_for call: still unchanged.
+    many = reports_for(
         polls_frame(base + later),
         hours,
         tz,
@@ -476,7 +476,7 @@ def test_store_with_polls_only_after_as_of_has_no_row() -> None:
     report = check(polls, hours, None, ts("2023-01-23 18:00"), {"a": ((60, 24, 168), (0, 0, 0))})
     assert "b" not in set(report["store_id"])
     # One second later "b" appears: a single active poll at T, 24x7 -> all up.
-    report = compute_report(polls, hours, None, ts("2023-01-23 18:00:01"))
+    report = report_at(polls, hours, None, ts("2023-01-23 18:00:01"))
     assert list(report["store_id"]) == ["a", "b"]
     assert report.loc[1, ["uptime_last_hour", "uptime_last_day", "uptime_last_week"]].tolist() == [
         60,
@@ -484,7 +484,7 @@ def test_store_with_polls_only_after_as_of_has_no_row() -> None:
         168,
     ]
     # As of before every poll: an empty report with the report's columns.
-    empty = compute_report(polls, hours, None, ts("2023-01-01 00:00"))
+    empty = report_at(polls, hours, None, ts("2023-01-01 00:00"))
     assert len(empty) == 0
     assert list(empty.columns) == REPORT_COLUMNS
 
@@ -497,7 +497,7 @@ def test_default_as_of_is_latest_poll() -> None:
     polls = polls_frame(
         [("a", "2023-01-23 16:00", True), ("b", "2023-01-23 08:00", True), ("a", "2023-01-23 18:00", False)]
     )
-    report = compute_report(polls, hours_frame([]), None, with_business=True)
+    report = report_at(polls, hours_frame([]), None, with_business=True)
     expected = {"a": ((0, 23, 167), (60, 1, 1)), "b": ((60, 24, 168), (0, 0, 0))}
     assert_report(report, expected)
     explicit = check(polls, hours_frame([]), None, ts("2023-01-23 18:00"), expected)
@@ -529,7 +529,7 @@ def test_rows_sorted_by_store_id_as_strings() -> None:
     report = check(polls, hours_frame([]), None, ts("2023-01-23 18:00"), dict.fromkeys(sorted(ids), all_up))
     assert list(report["store_id"]) == ["09", "10", "100", "1a", "9"]
     assert all(type(s) is str for s in report["store_id"])
-    many = compute_reports(polls, hours_frame([]), None, [ts("2023-01-23 18:00"), ts("2023-01-23 17:00")])
+    many = reports_for(polls, hours_frame([]), None, [ts("2023-01-23 18:00"), ts("2023-01-23 17:00")])
     assert list(many["store_id"]) == ["09", "10", "100", "1a", "9"] * 2
     assert list(many["as_of"]) == [ts("2023-01-23 17:00")] * 5 + [ts("2023-01-23 18:00")] * 5
 
@@ -587,7 +587,7 @@ def _random_data(seed: int, n_stores: int) -> tuple[pd.DataFrame, pd.DataFrame, 
     return polls, hours, tz
 
 
-def test_compute_reports_equals_compute_report_per_as_of() -> None:
+def test_reports_for_equals_report_at_per_as_of() -> None:
     # Hourly as-ofs across two DST-free days and a spring-forward Sunday, one as-of 40 days later
     # (beyond one prepared span), one before every poll and one duplicate.
     polls, hours, tz = _random_data(7, 12)
@@ -598,12 +598,12 @@ def test_compute_reports_equals_compute_report_per_as_of() -> None:
         ts("2023-02-01 00:00"),
         ts("2023-03-12 07:00"),
     ]
-    many = compute_reports(polls, hours, tz, as_ofs, with_business=True)
+    many = reports_for(polls, hours, tz, as_ofs, with_business=True)
     assert list(many["as_of"].drop_duplicates()) == sorted(
         {a for a in as_ofs if a >= polls["timestamp_utc"].min()}
     )
     for as_of in set(as_ofs):
-        single = compute_report(polls, hours, tz, as_of, with_business=True)
+        single = report_at(polls, hours, tz, as_of, with_business=True)
         part = many[many["as_of"] == as_of].drop(columns="as_of").reset_index(drop=True)
         if len(single) == 0:
             assert len(part) == 0

@@ -16,13 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storeuptime_pipeline.core.outages import (
-    compute_report_with_outages,
-    compute_reports_with_outages,
-    format_outages_csv,
-)
+from storeuptime_pipeline.core.outages import report_with_outages_at, reports_with_outages_for
 from storeuptime_pipeline.core.report import WINDOWS
 from storeuptime_pipeline.fileio.csv_input import read_input
+from storeuptime_pipeline.fileio.report_csv import format_outages_csv
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline_tests.core.test_engine_property import frames, scenario
 from storeuptime_pipeline_tests.reference import (
@@ -108,7 +105,7 @@ CHICAGO = {"s": "America/Chicago"}
 def test_readme_worked_example() -> None:
     """Polls 10:14 active, 11:15 inactive (local), as of 11:15: down from the midpoint 10:44:30."""
     polls = [("s", "2023-01-23 16:14", True), ("s", "2023-01-23 17:15", False)]
-    result = compute_report_with_outages(*data(polls, MONDAY_9_TO_12, CHICAGO), exact=True)
+    result = report_with_outages_at(*data(polls, MONDAY_9_TO_12, CHICAGO), exact=True)
     assert summary(result.report) == (1, 1, 1, 0.51)
     assert list(result.report["downtime_last_hour"]) == [30.5]
     assert listed(result.outages) == [
@@ -126,7 +123,7 @@ def test_outage_across_closing_time_counts_once() -> None:
         ("s", "2023-01-24 15:30", False),  # Tue 09:30
         ("s", "2023-01-24 16:30", True),  # Tue 10:30 -> switch at 10:00
     ]
-    result = compute_report_with_outages(*data(polls, hours, CHICAGO), "2023-01-24 18:00", exact=True)
+    result = report_with_outages_at(*data(polls, hours, CHICAGO), "2023-01-24 18:00", exact=True)
     assert summary(result.report) == (0, 1, 1, 2.0)
     assert list(result.report["downtime_last_day"]) == [2.0]
     assert listed(result.outages) == [
@@ -139,7 +136,7 @@ def test_flapping_store_counts_every_drop() -> None:
     """Open 24x7, polls every 10 minutes alternating: three 10-minute outages in the last hour."""
     minutes = [5, 15, 25, 35, 45, 55]
     polls = [("s", f"2023-01-23 11:{m:02d}", i % 2 == 0) for i, m in enumerate(minutes)]
-    result = compute_report_with_outages(*data(polls), "2023-01-23 12:00", exact=True)
+    result = report_with_outages_at(*data(polls), "2023-01-23 12:00", exact=True)
     assert summary(result.report) == (3, 3, 3, 0.17)
     assert list(result.report["downtime_last_hour"]) == [30.0]
     assert listed(result.outages) == [
@@ -158,13 +155,13 @@ def test_ongoing_at_t_and_polls_after_t_unseen() -> None:
         ("s", "2023-01-23 12:20", True),
     ]
     frames_ = data(polls, zones={"s": "UTC"})
-    at_noon = compute_report_with_outages(*frames_, "2023-01-23 12:00", exact=True)
+    at_noon = report_with_outages_at(*frames_, "2023-01-23 12:00", exact=True)
     assert summary(at_noon.report) == (1, 1, 1, 1.5)
     assert listed(at_noon.outages) == [
         ("2023-01-23T10:30:00Z", "2023-01-23T12:00:00Z", "2023-01-23T10:30:00+00:00", 1.5, True)
     ]
     # An hour later the 12:20 poll is seen: the outage ended at the midpoint 11:40, before the hour.
-    later = compute_report_with_outages(*frames_, "2023-01-23 13:00", exact=True)
+    later = report_with_outages_at(*frames_, "2023-01-23 13:00", exact=True)
     assert summary(later.report) == (0, 1, 1, 1.17)
     assert listed(later.outages) == [
         ("2023-01-23T10:30:00Z", "2023-01-23T11:40:00Z", "2023-01-23T10:30:00+00:00", 1.17, False)
@@ -176,7 +173,7 @@ def test_ongoing_at_t_and_polls_after_t_unseen() -> None:
 def test_outage_that_began_before_the_week_is_clipped() -> None:
     """Inactive since before T-7d, back at T-6.5d: the outage starts at T-7d and lasts 12 h."""
     polls = [("s", "2023-01-22 12:00", False), ("s", "2023-01-25 12:00", True)]
-    result = compute_report_with_outages(*data(polls), "2023-01-30 12:00", exact=True)
+    result = report_with_outages_at(*data(polls), "2023-01-30 12:00", exact=True)
     assert summary(result.report) == (0, 0, 1, 12.0)
     assert listed(result.outages) == [
         ("2023-01-23T12:00:00Z", "2023-01-24T00:00:00Z", "2023-01-23T06:00:00-06:00", 12.0, False)
@@ -191,9 +188,7 @@ def test_inactive_stretch_outside_business_hours_is_not_an_outage() -> None:
         ("s", "2023-01-23 19:00", False),  # 13:00 -> switch at 12:15
         ("s", "2023-01-23 20:00", True),  # 14:00 -> switch at 13:30
     ]
-    result = compute_report_with_outages(
-        *data(polls, MONDAY_9_TO_12, CHICAGO), "2023-01-24 00:00", exact=True
-    )
+    result = report_with_outages_at(*data(polls, MONDAY_9_TO_12, CHICAGO), "2023-01-24 00:00", exact=True)
     assert summary(result.report) == (0, 0, 0, 0.0)
     assert len(result.outages) == 0
     assert (
@@ -233,7 +228,7 @@ def test_inactive_stretch_outside_business_hours_is_not_an_outage() -> None:
 )
 def test_dst_night_inside_an_outage(polls: list, as_of: str, want: tuple) -> None:
     hours = [("s", 5, "22:00", "24:00"), ("s", 6, "00:00", "03:00")]
-    result = compute_report_with_outages(*data(polls, hours, {"s": "America/New_York"}), as_of, exact=True)
+    result = report_with_outages_at(*data(polls, hours, {"s": "America/New_York"}), as_of, exact=True)
     assert summary(result.report) == (0, 1, 1, want[3])
     assert list(result.report["downtime_last_day"]) == [want[3]]
     assert listed(result.outages) == [want]
@@ -248,9 +243,9 @@ def test_several_as_ofs_in_one_pass_match_one_at_a_time() -> None:
     ]
     frames_ = data(polls, zones={"s": "UTC"})
     as_ofs = ["2023-01-23 12:00", "2023-01-23 13:00"]
-    many = compute_reports_with_outages(*frames_, as_ofs)
+    many = reports_with_outages_for(*frames_, as_ofs)
     for t in as_ofs:
-        one = compute_report_with_outages(*frames_, t)
+        one = report_with_outages_at(*frames_, t)
         part = many.report[many.report["as_of"] == pd.Timestamp(t, tz="UTC")].drop(columns="as_of")
         pd.testing.assert_frame_equal(part.reset_index(drop=True), one.report)
         listed_part = many.outages[many.outages["as_of"] == pd.Timestamp(t, tz="UTC")].drop(columns="as_of")
@@ -369,7 +364,7 @@ def test_outages_match_brute_force(scn: dict) -> None:
     """Random stores (DST and half-hour zones, overnight rows, duplicates) against every second."""
     polls, hours, timezones = frames(scn)
     as_ofs = [pd.Timestamp(t, unit="s", tz="UTC") for t in [scn["as_of"], *scn["extra_as_ofs"]]]
-    result = compute_reports_with_outages(polls, hours, timezones, as_ofs, exact=True)
+    result = reports_with_outages_for(polls, hours, timezones, as_ofs, exact=True)
     for t in sorted(set(as_ofs)):
         report = result.report[result.report["as_of"] == t].reset_index(drop=True)
         outages = result.outages[result.outages["as_of"] == t].reset_index(drop=True)
@@ -389,7 +384,7 @@ def test_invariant_on_the_14k_store_data_set(tmp_path: Path) -> None:
     hours = read_input(ds.hours_path, "hours").valid
     tz = read_input(ds.timezones_path, "timezones").valid
     as_ofs = [ds.end, *pd.date_range(end=ds.end.floor("h"), periods=24, freq="h")]
-    result = compute_reports_with_outages(polls, hours, tz, as_ofs, exact=True)
+    result = reports_with_outages_for(polls, hours, tz, as_ofs, exact=True)
     report = result.report
     assert len(report) > 24 * 13_000
     assert_invariant(report)

@@ -11,9 +11,10 @@ import pandera.errors
 import pytest
 
 from storeuptime_pipeline.core.reasons import RejectReason
-from storeuptime_pipeline.core.report import REPORT_COLUMNS, format_csv
+from storeuptime_pipeline.core.report import REPORT_COLUMNS
 from storeuptime_pipeline.core.schemas import MODELS
 from storeuptime_pipeline.fileio.csv_input import read_csv_strings, read_input
+from storeuptime_pipeline.fileio.report_csv import format_report_csv
 
 FILES = {
     "status": "store_id,status,timestamp_utc\n1,active,2023-01-22 12:09:39.38 UTC\n,active,2023-01-22 12:10:00 UTC\n"
@@ -91,7 +92,7 @@ def test_timezones_keep_the_last_row_of_a_store_and_count_invalid_names(tmp_path
 def test_report_csv_quotes_an_id_that_needs_it_and_prints_two_decimals() -> None:
     frame = pd.DataFrame({c: [1.0, 2.5] for c in REPORT_COLUMNS[1:]})
     frame.insert(0, "store_id", ["a,b", "007"])
-    lines = format_csv(frame).splitlines()
+    lines = format_report_csv(frame).splitlines()
     assert lines[0] == ",".join(REPORT_COLUMNS)
     assert lines[1] == '"a,b",1.00,1.00,1.00,1.00,1.00,1.00'
     assert lines[2] == "007,2.50,2.50,2.50,2.50,2.50,2.50"

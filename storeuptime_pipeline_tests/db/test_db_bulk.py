@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from storeuptime_pipeline.db import bulk
+from storeuptime_pipeline.core.report import FIGURE_COLUMNS, Timeline
+from storeuptime_pipeline.db import file_records, poll_load, queries, reads, reference_load, report_rows
 from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, metadata
 
 T0 = pd.Timestamp("2023-01-24 12:00:00", tz="UTC")
@@ -33,7 +34,7 @@ def polls_frame(rows: list[tuple[str, pd.Timestamp, bool]]) -> pd.DataFrame:
 
 
 def hours_frame(rows: list[tuple[str, int, int, int]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(bulk.HOURS_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(reference_load.HOURS_COLUMNS))
     frame["store_id"] = frame["store_id"].astype("str")
     return frame
 
@@ -56,7 +57,7 @@ def report_frame(as_of: pd.Timestamp, stores: list[str], base: float) -> pd.Data
             "store_id": pd.Series(stores, dtype="str"),
         }
     )
-    for k, name in enumerate(bulk.REPORT_VALUE_COLUMNS):
+    for k, name in enumerate(FIGURE_COLUMNS):
         frame[name] = [base + k + i / 3 for i in range(len(stores))]
     return frame
 
@@ -96,12 +97,12 @@ def test_first_load_then_reload_is_identical_and_changes_nothing(db_conn: Connec
             (UUID_STORE, T0 - timedelta(days=3), True),
         ]
     )
-    assert bulk.upsert_polls(db_conn, frame) == 4
+    assert poll_load.upsert_polls(db_conn, frame) == 4
     db_conn.commit()
     first = snapshot(db_conn)
     # The initial load rebuilt the indexes after its COPY: they must all be back and enforcing.
     assert index_names(db_conn, "store_status") == {"pk_store_status", "ix_store_status_timestamp_utc"}
-    assert bulk.upsert_polls(db_conn, frame) == 0
+    assert poll_load.upsert_polls(db_conn, frame) == 0
     db_conn.commit()
     assert snapshot(db_conn) == first
     assert {r[0] for r in first["stores"]} == {ZERO_STORE, HEX_STORE, UUID_STORE}
@@ -123,22 +124,22 @@ def test_duplicates_count_once_and_inactive_wins(db_conn: Connection) -> None:
             ("2", T0, True),
         ]
     )
-    assert bulk.upsert_polls(db_conn, frame) == 2
+    assert poll_load.upsert_polls(db_conn, frame) == 2
     db_conn.commit()
     assert status_rows(db_conn) == [("1", T0, False), ("2", T0, True)]
 
     # Against stored rows: active -> inactive flips, inactive -> active does not.
-    changed = bulk.upsert_polls(db_conn, polls_frame([("1", T0, True), ("2", T0, False)]))
+    changed = poll_load.upsert_polls(db_conn, polls_frame([("1", T0, True), ("2", T0, False)]))
     db_conn.commit()
     assert changed == 1
     assert status_rows(db_conn) == [("1", T0, False), ("2", T0, False)]
 
 
 def test_second_batch_appends_and_adds_new_stores(db_conn: Connection) -> None:
-    bulk.upsert_polls(db_conn, polls_frame([("1", T0, True), ("2", T0, True)]))
+    poll_load.upsert_polls(db_conn, polls_frame([("1", T0, True), ("2", T0, True)]))
     db_conn.commit()
     later = T0 + timedelta(hours=1)
-    changed = bulk.upsert_polls(
+    changed = poll_load.upsert_polls(
         db_conn, polls_frame([("1", T0, True), ("1", later, False), ("3", later, True)])
     )
     db_conn.commit()
@@ -164,11 +165,11 @@ def test_loading_in_batches_equals_loading_at_once(clean_db: Engine) -> None:
         }
     )
     with clean_db.begin() as conn:
-        bulk.upsert_polls(conn, frame)
+        poll_load.upsert_polls(conn, frame)
         at_once = status_rows(conn)
         conn.exec_driver_sql("TRUNCATE store_status, stores")
         for chunk in np.array_split(np.arange(n), 3):
-            bulk.upsert_polls(conn, frame.iloc[chunk])
+            poll_load.upsert_polls(conn, frame.iloc[chunk])
         assert status_rows(conn) == at_once
     expected = frame.groupby(["store_id", "timestamp_utc"])["is_active"].all()
     assert len(at_once) == len(expected)
@@ -176,40 +177,40 @@ def test_loading_in_batches_equals_loading_at_once(clean_db: Engine) -> None:
 
 
 def test_bad_poll_frames_are_refused(db_conn: Connection) -> None:
-    assert bulk.upsert_polls(db_conn, polls_frame([])) == 0
+    assert poll_load.upsert_polls(db_conn, polls_frame([])) == 0
     numeric_ids = polls_frame([("1", T0, True)]).assign(store_id=[1])
     with pytest.raises(TypeError):
-        bulk.upsert_polls(db_conn, numeric_ids)
+        poll_load.upsert_polls(db_conn, numeric_ids)
     with pytest.raises(ValueError, match="missing columns"):
-        bulk.upsert_polls(db_conn, polls_frame([("1", T0, True)]).drop(columns="is_active"))
+        poll_load.upsert_polls(db_conn, polls_frame([("1", T0, True)]).drop(columns="is_active"))
 
 
 def test_rolled_back_transaction_leaves_every_table_unchanged(db_conn: Connection) -> None:
-    bulk.upsert_polls(db_conn, polls_frame([("1", T0, True)]))
-    bulk.replace_business_hours(db_conn, hours_frame([("1", 0, 0, 3600)]))
-    bulk.replace_timezones(db_conn, tz_frame([("1", "Asia/Tokyo", "Asia/Tokyo", False)]))
-    bulk.replace_report_rows(db_conn, [T0], report_frame(T0, ["1"], 1.0))
+    poll_load.upsert_polls(db_conn, polls_frame([("1", T0, True)]))
+    reference_load.replace_business_hours(db_conn, hours_frame([("1", 0, 0, 3600)]))
+    reference_load.replace_timezones(db_conn, tz_frame([("1", "Asia/Tokyo", "Asia/Tokyo", False)]))
+    report_rows.replace_report_rows(db_conn, [T0], report_frame(T0, ["1"], 1.0))
     db_conn.commit()
     before = snapshot(db_conn)
 
-    bulk.upsert_polls(db_conn, polls_frame([("1", T0, False), ("2", T0, True)]))
-    bulk.replace_business_hours(db_conn, hours_frame([("2", 1, 60, 120)]))
-    bulk.replace_timezones(db_conn, tz_frame([("2", None, DEFAULT_TIMEZONE, True)]))
-    file_id = bulk.record_file(db_conn, "status", "s.csv", 10, "ab" * 32, rows_read=1)
-    bulk.replace_rejected_rows(
+    poll_load.upsert_polls(db_conn, polls_frame([("1", T0, False), ("2", T0, True)]))
+    reference_load.replace_business_hours(db_conn, hours_frame([("2", 1, 60, 120)]))
+    reference_load.replace_timezones(db_conn, tz_frame([("2", None, DEFAULT_TIMEZONE, True)]))
+    file_id = file_records.record_file(db_conn, "status", "s.csv", 10, "ab" * 32, rows_read=1)
+    file_records.replace_rejected_rows(
         db_conn,
         file_id,
         "s.csv",
         pd.DataFrame({"line": [2], "column": [None], "reason": ["x"], "raw": ["y"]}),
     )
-    bulk.replace_report_rows(db_conn, [T0], report_frame(T0, ["2"], 9.0))
+    report_rows.replace_report_rows(db_conn, [T0], report_frame(T0, ["2"], 9.0))
     assert snapshot(db_conn) != before
     db_conn.rollback()
     assert snapshot(db_conn) == before
 
 
 def test_rolled_back_initial_load_keeps_the_indexes(db_conn: Connection) -> None:
-    bulk.upsert_polls(db_conn, polls_frame([("1", T0, True)]))
+    poll_load.upsert_polls(db_conn, polls_frame([("1", T0, True)]))
     db_conn.rollback()
     assert status_rows(db_conn) == []
     assert index_names(db_conn, "store_status") == {"pk_store_status", "ix_store_status_timestamp_utc"}
@@ -220,11 +221,11 @@ def test_rolled_back_initial_load_keeps_the_indexes(db_conn: Connection) -> None
 
 def test_business_hours_snapshot_replaces_and_round_trips(db_conn: Connection) -> None:
     first = hours_frame([("1", 0, 0, 86400), ("1", 0, 3600, 7200), ("2", 6, 34200, 75600)])
-    assert bulk.replace_business_hours(db_conn, first) == 3
+    assert reference_load.replace_business_hours(db_conn, first) == 3
     db_conn.commit()
-    read = bulk.read_business_hours(db_conn)
+    read = reads.read_business_hours(db_conn)
     pd.testing.assert_frame_equal(
-        read, first.sort_values(list(bulk.HOURS_COLUMNS), ignore_index=True), check_dtype=False
+        read, first.sort_values(list(reference_load.HOURS_COLUMNS), ignore_index=True), check_dtype=False
     )
     assert (
         db_conn.execute(
@@ -234,24 +235,24 @@ def test_business_hours_snapshot_replaces_and_round_trips(db_conn: Connection) -
     )
     ids = db_conn.execute(text("SELECT id FROM business_hours ORDER BY id")).scalars().all()
 
-    assert bulk.replace_business_hours(db_conn, first.iloc[::-1]) == 0  # same snapshot: untouched
+    assert reference_load.replace_business_hours(db_conn, first.iloc[::-1]) == 0  # same snapshot: untouched
     db_conn.commit()
     assert db_conn.execute(text("SELECT id FROM business_hours ORDER BY id")).scalars().all() == ids
 
     second = hours_frame([("3", 2, 100, 200)])
-    assert bulk.replace_business_hours(db_conn, second) == 4  # 3 removed + 1 added
+    assert reference_load.replace_business_hours(db_conn, second) == 4  # 3 removed + 1 added
     db_conn.commit()
-    pd.testing.assert_frame_equal(bulk.read_business_hours(db_conn), second, check_dtype=False)
+    pd.testing.assert_frame_equal(reads.read_business_hours(db_conn), second, check_dtype=False)
     assert set(db_conn.execute(text("SELECT store_id FROM stores")).scalars()) == {"1", "2", "3"}
 
     with pytest.raises(IntegrityError):
-        bulk.replace_business_hours(db_conn, hours_frame([("3", 7, 0, 1)]))
+        reference_load.replace_business_hours(db_conn, hours_frame([("3", 7, 0, 1)]))
     db_conn.rollback()
 
 
 def test_timezone_snapshot_sets_listed_stores_and_resets_the_others(db_conn: Connection) -> None:
-    bulk.upsert_polls(db_conn, polls_frame([("polls-only", T0, True)]))
-    changed = bulk.replace_timezones(
+    poll_load.upsert_polls(db_conn, polls_frame([("polls-only", T0, True)]))
+    changed = reference_load.replace_timezones(
         db_conn,
         tz_frame(
             [
@@ -265,7 +266,7 @@ def test_timezone_snapshot_sets_listed_stores_and_resets_the_others(db_conn: Con
     )
     db_conn.commit()
     assert changed == 4  # a, b, c, d inserted; polls-only already had the defaults
-    read = bulk.read_timezones(db_conn)
+    read = reads.read_timezones(db_conn)
     assert read["store_id"].tolist() == ["a", "b", "c", "d", "polls-only"]
     assert read["timezone_str"].tolist()[:4] == ["Asia/Tokyo", "", "Mars/Olympus", "America/Boise"]
     assert pd.isna(read["timezone_str"].iloc[4])
@@ -280,15 +281,19 @@ def test_timezone_snapshot_sets_listed_stores_and_resets_the_others(db_conn: Con
     assert read["timezone_defaulted"].dtype == bool
 
     before = snapshot(db_conn)
-    assert bulk.replace_timezones(db_conn, tz_frame([("a", "Asia/Tokyo", "Asia/Tokyo", False)])) == 3
+    assert (
+        reference_load.replace_timezones(db_conn, tz_frame([("a", "Asia/Tokyo", "Asia/Tokyo", False)])) == 3
+    )
     db_conn.commit()
-    read = bulk.read_timezones(db_conn).set_index("store_id")
+    read = reads.read_timezones(db_conn).set_index("store_id")
     assert read.loc["a", "timezone"] == "Asia/Tokyo"
     assert (read.drop(index="a")["timezone"] == DEFAULT_TIMEZONE).all()
     assert read.drop(index="a")["timezone_str"].isna().all()
     assert snapshot(db_conn) != before
     again = snapshot(db_conn)
-    assert bulk.replace_timezones(db_conn, tz_frame([("a", "Asia/Tokyo", "Asia/Tokyo", False)])) == 0
+    assert (
+        reference_load.replace_timezones(db_conn, tz_frame([("a", "Asia/Tokyo", "Asia/Tokyo", False)])) == 0
+    )
     db_conn.commit()
     assert snapshot(db_conn) == again
 
@@ -308,8 +313,8 @@ def test_any_text_round_trips_through_copy(clean_db: Engine, rows: list[tuple]) 
     """Tabs, newlines, quotes, backslashes, commas, '\\N', empty vs NULL, non-ASCII: all exact."""
     with clean_db.begin() as conn:
         conn.exec_driver_sql("TRUNCATE stores")
-        bulk.replace_timezones(conn, tz_frame(rows))
-        read = bulk.read_timezones(conn)
+        reference_load.replace_timezones(conn, tz_frame(rows))
+        read = reads.read_timezones(conn)
     expected = sorted(rows)
     assert read["store_id"].tolist() == [r[0] for r in expected]
     got_str = [None if pd.isna(v) else v for v in read["timezone_str"]]
@@ -329,12 +334,12 @@ def test_any_text_round_trips_through_copy(clean_db: Engine, rows: list[tuple]) 
 def test_record_file_adds_a_row_per_load(db_conn: Connection) -> None:
     """The history of loads: the same content loaded again is a row of its own, with its own time."""
     sha = "0f" * 32
-    first = bulk.record_file(
+    first = file_records.record_file(
         db_conn, "status", "a.csv", 100, sha, rows_read=10, rows_loaded=9, rows_rejected=1, rows_changed=9
     )
     db_conn.commit()
     before = snapshot(db_conn)
-    again = bulk.record_file(
+    again = file_records.record_file(
         db_conn,
         "status",
         "renamed.csv",
@@ -346,7 +351,7 @@ def test_record_file_adds_a_row_per_load(db_conn: Connection) -> None:
         rows_changed=0,
     )
     db_conn.commit()
-    quarantined = bulk.record_file(
+    quarantined = file_records.record_file(
         db_conn,
         "hours",
         "h.csv",
@@ -374,7 +379,7 @@ def test_record_file_adds_a_row_per_load(db_conn: Connection) -> None:
     ]
     assert rows[0].loaded_at < rows[1].loaded_at  # separate transactions: separate times
     with pytest.raises(ValueError):
-        bulk.record_file(db_conn, "polls", "a.csv", 1, sha)
+        file_records.record_file(db_conn, "polls", "a.csv", 1, sha)
 
 
 def test_rejected_rows_replace_per_file_and_cascade(db_conn: Connection) -> None:
@@ -386,10 +391,10 @@ def test_rejected_rows_replace_per_file_and_cascade(db_conn: Connection) -> None
             "raw": ['1,"2023-01-2\t5",\\N,\u00e9', "a,b\x00,c"],
         }
     )
-    file_id = bulk.record_file(db_conn, "status", "s.csv", 1, "aa" * 32)
-    other_id = bulk.record_file(db_conn, "hours", "h.csv", 1, "bb" * 32)
-    assert bulk.replace_rejected_rows(db_conn, file_id, "s.csv", rejected) == 2
-    bulk.replace_rejected_rows(db_conn, other_id, "h.csv", rejected.iloc[:1])
+    file_id = file_records.record_file(db_conn, "status", "s.csv", 1, "aa" * 32)
+    other_id = file_records.record_file(db_conn, "hours", "h.csv", 1, "bb" * 32)
+    assert file_records.replace_rejected_rows(db_conn, file_id, "s.csv", rejected) == 2
+    file_records.replace_rejected_rows(db_conn, other_id, "h.csv", rejected.iloc[:1])
     db_conn.commit()
     rows = db_conn.execute(
         text(
@@ -402,10 +407,10 @@ def test_rejected_rows_replace_per_file_and_cascade(db_conn: Connection) -> None
         (7, None, "wrong number of fields", "a,b\ufffd,c", "s.csv"),  # NUL cannot be stored in text
     ]
     before = snapshot(db_conn)
-    assert bulk.replace_rejected_rows(db_conn, file_id, "s.csv", rejected) == 0
+    assert file_records.replace_rejected_rows(db_conn, file_id, "s.csv", rejected) == 0
     db_conn.commit()
     assert snapshot(db_conn) == before
-    bulk.replace_rejected_rows(db_conn, file_id, "s.csv", rejected.iloc[1:])
+    file_records.replace_rejected_rows(db_conn, file_id, "s.csv", rejected.iloc[1:])
     db_conn.execute(text("DELETE FROM ingested_files WHERE id = :f"), {"f": other_id})
     db_conn.commit()
     assert db_conn.execute(text("SELECT file_id, line_number FROM rejected_rows")).all() == [(file_id, 7)]
@@ -416,31 +421,31 @@ def test_rejected_rows_replace_per_file_and_cascade(db_conn: Connection) -> None
 
 def test_report_rows_replace_per_as_of(db_conn: Connection) -> None:
     a, b = T0, T0 + timedelta(hours=1)
-    written = bulk.replace_report_rows(
+    written = report_rows.replace_report_rows(
         db_conn,
         [a, b],
         pd.concat([report_frame(a, ["2", "1", "10"], 0.5), report_frame(b, ["1"], 100.0)]),
     )
     db_conn.commit()
     assert written == 4
-    read_a = bulk.read_report_rows(db_conn, a)
+    read_a = report_rows.read_report_rows(db_conn, a)
     assert read_a["store_id"].tolist() == ["1", "10", "2"]  # sorted by store_id as text
     expected_a = report_frame(a, ["2", "1", "10"], 0.5).sort_values("store_id", ignore_index=True)
     pd.testing.assert_frame_equal(read_a, expected_a, check_dtype=False)  # floats are exact
     assert read_a["as_of"].dtype == "datetime64[us, UTC]"
 
-    bulk.replace_report_rows(db_conn, [a.to_pydatetime()], report_frame(a, ["9"], 7.0))
+    report_rows.replace_report_rows(db_conn, [a.to_pydatetime()], report_frame(a, ["9"], 7.0))
     db_conn.commit()
-    assert bulk.read_report_rows(db_conn, a)["store_id"].tolist() == ["9"]
+    assert report_rows.read_report_rows(db_conn, a)["store_id"].tolist() == ["9"]
     pd.testing.assert_frame_equal(
-        bulk.read_report_rows(db_conn, b), report_frame(b, ["1"], 100.0), check_dtype=False
+        report_rows.read_report_rows(db_conn, b), report_frame(b, ["1"], 100.0), check_dtype=False
     )
 
-    assert bulk.replace_report_rows(db_conn, [a], report_frame(a, [], 0.0)) == 0
+    assert report_rows.replace_report_rows(db_conn, [a], report_frame(a, [], 0.0)) == 0
     db_conn.commit()
-    assert bulk.read_report_rows(db_conn, a).empty
+    assert report_rows.read_report_rows(db_conn, a).empty
     with pytest.raises(ValueError, match="not in as_ofs"):
-        bulk.replace_report_rows(db_conn, [a], report_frame(b, ["1"], 1.0))
+        report_rows.replace_report_rows(db_conn, [a], report_frame(b, ["1"], 1.0))
 
 
 # ---------------------------------------------------------------------------------------------- reads
@@ -464,19 +469,19 @@ def test_read_polls_window_returns_the_window_plus_the_last_earlier_poll(db_conn
         ("3", start + timedelta(minutes=30), True),  # S3 only inside
         ("4", end + timedelta(hours=1), True),  # S4 only after: nothing
     ]
-    bulk.upsert_polls(db_conn, polls_frame(rows))
+    poll_load.upsert_polls(db_conn, polls_frame(rows))
     db_conn.commit()
-    got = _by_store_time(bulk.read_polls_window(db_conn, start, end))
+    got = _by_store_time(reads.read_polls_window(db_conn, start, end))
     expected = polls_frame([rows[1], rows[2], rows[3], rows[6], rows[7]])
     pd.testing.assert_frame_equal(got, expected)
     assert got["timestamp_utc"].dtype == "datetime64[us, UTC]"
     assert got["is_active"].dtype == bool
     assert pd.api.types.is_string_dtype(got["store_id"])
 
-    empty = bulk.read_polls_window(db_conn, start - timedelta(days=400), start - timedelta(days=399))
-    assert list(empty.columns) == list(bulk.POLL_COLUMNS) and empty.empty
+    empty = reads.read_polls_window(db_conn, start - timedelta(days=400), start - timedelta(days=399))
+    assert list(empty.columns) == list(poll_load.POLL_COLUMNS) and empty.empty
     naive = _by_store_time(
-        bulk.read_polls_window(db_conn, start.tz_localize(None).to_pydatetime(), end.to_pydatetime())
+        reads.read_polls_window(db_conn, start.tz_localize(None).to_pydatetime(), end.to_pydatetime())
     )
     pd.testing.assert_frame_equal(naive, expected)  # naive datetimes are taken as UTC
 
@@ -495,13 +500,13 @@ def test_last_earlier_poll_uses_one_pk_probe_per_store(db_conn: Connection) -> N
             "is_active": rng.random(len(stores) * len(times)) < 0.9,
         }
     )
-    bulk.upsert_polls(db_conn, frame)
+    poll_load.upsert_polls(db_conn, frame)
     db_conn.exec_driver_sql("ANALYZE store_status; ANALYZE stores")
     db_conn.commit()
     raw = db_conn.connection.dbapi_connection
     with raw.cursor() as cur:
         params = {"start": T0.to_pydatetime(), "end": (T0 + timedelta(hours=1)).to_pydatetime()}
-        cur.execute("EXPLAIN " + bulk.LAST_EARLIER_POLL_SQL, params)
+        cur.execute("EXPLAIN " + reads.LAST_EARLIER_POLL_SQL, params)
         plan = "\n".join(r[0] for r in cur.fetchall())
     lateral = plan[plan.index("Nested Loop") :]
     assert "Limit" in lateral
@@ -510,10 +515,10 @@ def test_last_earlier_poll_uses_one_pk_probe_per_store(db_conn: Connection) -> N
 
 
 def test_latest_poll_time(db_conn: Connection) -> None:
-    assert bulk.latest_poll_time(db_conn) is None
-    bulk.upsert_polls(db_conn, polls_frame([("1", T0, True), ("2", T0 + timedelta(seconds=1.5), False)]))
+    assert queries.latest_poll_time(db_conn) is None
+    poll_load.upsert_polls(db_conn, polls_frame([("1", T0, True), ("2", T0 + timedelta(seconds=1.5), False)]))
     db_conn.commit()
-    latest = bulk.latest_poll_time(db_conn)
+    latest = queries.latest_poll_time(db_conn)
     assert latest == T0 + timedelta(seconds=1.5)
     assert latest is not None and str(latest.tz) == "UTC"
     assert isinstance(latest, pd.Timestamp)
@@ -526,9 +531,9 @@ def test_microsecond_timestamps_round_trip(db_conn: Connection) -> None:
         datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     ]
     frame = polls_frame([("1", pd.Timestamp(m), True) for m in moments])
-    bulk.upsert_polls(db_conn, frame)
+    poll_load.upsert_polls(db_conn, frame)
     db_conn.commit()
-    got = bulk.read_polls_window(
+    got = reads.read_polls_window(
         db_conn, pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")
     )
     assert sorted(got["timestamp_utc"].tolist()) == sorted(pd.Timestamp(m) for m in moments)
@@ -560,8 +565,23 @@ def test_dedupe_matches_a_groupby_with_inactive_winning(rows: list[tuple[str, in
             "is_active": [r[2] for r in rows],
         }
     )
-    store_ids, micros, active = bulk._dedupe_polls(frame)
+    store_ids, micros, active = poll_load._unique_polls(frame)
     expected = frame.groupby(["store_id", "timestamp_utc"])["is_active"].all().sort_index()
     assert list(store_ids.astype(str)) == expected.index.get_level_values(0).tolist()
     assert micros.tolist() == expected.index.get_level_values(1).as_unit("us").asi8.tolist()
     assert active.tolist() == expected.tolist()
+
+
+def test_the_load_and_the_engine_keep_the_same_polls() -> None:
+    """One rule (core.polls): the rows the load writes are the polls the engine's timeline counts."""
+    rows = [
+        (s, T0 + pd.Timedelta(seconds=k % 4), (k * 7) % 3 != 0)
+        for k, s in enumerate(["10", "2", UUID_STORE, ZERO_STORE, HEX_STORE] * 6)
+    ]
+    frame = polls_frame(rows)
+    store_ids, micros, active = poll_load._unique_polls(frame)
+    timeline = Timeline.from_polls(frame)
+    assert list(store_ids.astype(str)) == timeline.store_ids[timeline.store].tolist()
+    assert micros.tolist() == timeline.time.tolist()
+    assert active.tolist() == timeline.active.tolist()
+    assert len(micros) < len(frame)  # there were duplicates to collapse

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from storeuptime_pipeline.db import bulk, config, embedded, migrate
+from storeuptime_pipeline.db import config, embedded, migrate, poll_load, reads, reference_load
 from storeuptime_pipeline.db.scratch import embedded_project
 from storeuptime_pipeline.db.session import dispose_engines, get_engine
 from storeuptime_pipeline_tests.db.test_db_config import DAGSTER_YAML, assert_instance_uses, open_instance
@@ -66,8 +66,8 @@ def test_embedded_server_lifecycle(project: Path, monkeypatch: pytest.MonkeyPatc
         }
     )
     with get_engine(url).begin() as conn:
-        assert bulk.upsert_polls(conn, polls) == 2
-        bulk.replace_business_hours(
+        assert poll_load.upsert_polls(conn, polls) == 2
+        reference_load.replace_business_hours(
             conn,
             pd.DataFrame(
                 {"store_id": ["1"], "day_of_week": [1], "start_seconds": [0], "end_seconds": [86400]}
@@ -75,8 +75,8 @@ def test_embedded_server_lifecycle(project: Path, monkeypatch: pytest.MonkeyPatc
         )
     start, end = pd.Timestamp("2023-01-24", tz="UTC"), pd.Timestamp("2023-01-25", tz="UTC")
     with get_engine(url).connect() as conn:
-        pd.testing.assert_frame_equal(bulk.read_polls_window(conn, start, end), polls)
-        assert bulk.read_business_hours(conn)["end_seconds"].tolist() == [86400]
+        pd.testing.assert_frame_equal(reads.read_polls_window(conn, start, end), polls)
+        assert reads.read_business_hours(conn)["end_seconds"].tolist() == [86400]
 
     # Dagster's storage on the same (Unix-socket) server through the project's dagster.yaml.
     home = project / "dagster_home"
@@ -99,4 +99,4 @@ def test_embedded_server_lifecycle(project: Path, monkeypatch: pytest.MonkeyPatc
     print(f"\nembedded server restarted in {time.monotonic() - began:.1f} s")
     assert restarted == url
     with get_engine(url).connect() as conn:
-        pd.testing.assert_frame_equal(bulk.read_polls_window(conn, start, end), polls)
+        pd.testing.assert_frame_equal(reads.read_polls_window(conn, start, end), polls)

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from storeuptime_pipeline.db import bulk, migrate, poll_partitions
+from storeuptime_pipeline.db import migrate, poll_load, poll_partitions
 from storeuptime_pipeline.db.models import metadata
 from storeuptime_pipeline.db.scratch import temporary_database
 
@@ -194,13 +194,13 @@ def test_loads_after_the_migration_merge_into_migrated_weeks_and_add_new_ones(em
         )
         before = _polls(engine)
         with engine.begin() as conn:
-            assert bulk.upsert_polls(conn, frame) == 3  # one flip, one older week, one new row
+            assert poll_load.upsert_polls(conn, frame) == 3  # one flip, one older week, one new row
         after = _polls(engine)
         assert len(after) == len(before) + 2
         assert ("s001", t0, False) in after
         assert "store_status_w2022_51" in {w.name for w in _attached(engine)}
         with engine.begin() as conn:
-            assert bulk.upsert_polls(conn, frame) == 0
+            assert poll_load.upsert_polls(conn, frame) == 0
         assert _polls(engine) == after
     finally:
         engine.dispose()

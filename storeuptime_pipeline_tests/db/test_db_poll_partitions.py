@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from storeuptime_pipeline.db import bulk, poll_partitions
+from storeuptime_pipeline.db import poll_load, poll_partitions, reads
 
 MONDAY = pd.Timestamp("2023-01-16 00:00:00", tz="UTC")  # ISO 2023-W03
 US = 1_000_000
@@ -113,7 +113,7 @@ def test_polls_on_week_boundaries_land_in_their_own_week(db_conn: Connection) ->
             "is_active": [True, False, True],
         }
     )
-    assert bulk.upsert_polls(db_conn, frame) == 3
+    assert poll_load.upsert_polls(db_conn, frame) == 3
     db_conn.commit()
     placed = db_conn.exec_driver_sql(
         "SELECT tableoid::regclass::text, store_id FROM store_status ORDER BY timestamp_utc"
@@ -149,7 +149,7 @@ def test_polls_on_week_boundaries_land_in_their_own_week(db_conn: Connection) ->
 
 def test_a_new_week_is_loaded_on_its_own_and_the_rest_is_merged(db_conn: Connection) -> None:
     stored = hourly(30, MONDAY, 24 * 14)  # W03 and W04
-    assert bulk.upsert_polls(db_conn, stored) == len(stored)
+    assert poll_load.upsert_polls(db_conn, stored) == len(stored)
     db_conn.commit()
     before = rows(db_conn)
 
@@ -157,34 +157,34 @@ def test_a_new_week_is_loaded_on_its_own_and_the_rest_is_merged(db_conn: Connect
     older = hourly(30, MONDAY - pd.Timedelta(days=7), 24 * 7)
     flips = stored[stored["timestamp_utc"] == stored["timestamp_utc"].max()].assign(is_active=False)
     assert flips["is_active"].size == 30
-    store_ids, micros, active = bulk._dedupe_polls(pd.concat([older, flips], ignore_index=True))
+    store_ids, micros, active = poll_load._unique_polls(pd.concat([older, flips], ignore_index=True))
     loaded, (_, rest_micros, _) = poll_partitions.load_new_weeks(db_conn, store_ids, micros, active)
     assert loaded == len(older)  # the older week went into its fresh partition
     assert len(rest_micros) == 30  # the stored week's polls are left to the merge
     assert set(poll_partitions.week_starts(rest_micros).tolist()) == {_us(MONDAY + pd.Timedelta(days=7))}
     db_conn.rollback()
 
-    changed = bulk.upsert_polls(db_conn, pd.concat([older, flips], ignore_index=True))
+    changed = poll_load.upsert_polls(db_conn, pd.concat([older, flips], ignore_index=True))
     db_conn.commit()
     stored_flips = sum(1 for r in before if r[1] == flips["timestamp_utc"].max() and r[2])
     assert changed == len(older) + stored_flips
     assert weeks(db_conn) == ["store_status_w2023_02", "store_status_w2023_03", "store_status_w2023_04"]
     after = rows(db_conn)
     assert len(after) == len(before) + len(older)
-    assert bulk.upsert_polls(db_conn, pd.concat([older, flips], ignore_index=True)) == 0  # re-load
+    assert poll_load.upsert_polls(db_conn, pd.concat([older, flips], ignore_index=True)) == 0  # re-load
     db_conn.commit()
     assert rows(db_conn) == after
 
 
 def test_weeks_emptied_by_truncate_are_copied_into_directly(db_conn: Connection) -> None:
     frame = hourly(10, MONDAY, 24 * 10)
-    bulk.upsert_polls(db_conn, frame)
+    poll_load.upsert_polls(db_conn, frame)
     db_conn.commit()
     first = rows(db_conn)
     db_conn.exec_driver_sql("TRUNCATE store_status")
     db_conn.commit()
     assert weeks(db_conn) == ["store_status_w2023_03", "store_status_w2023_04"]  # empty, still there
-    store_ids, micros, active = bulk._dedupe_polls(frame)
+    store_ids, micros, active = poll_load._unique_polls(frame)
     loaded, (_, rest, _) = poll_partitions.load_new_weeks(db_conn, store_ids, micros, active)
     assert (loaded, len(rest)) == (len(frame), 0)
     db_conn.commit()
@@ -193,14 +193,14 @@ def test_weeks_emptied_by_truncate_are_copied_into_directly(db_conn: Connection)
 
 def test_readers_are_not_blocked_while_a_new_week_loads(clean_db: Engine) -> None:
     with clean_db.begin() as conn:
-        bulk.upsert_polls(conn, hourly(5, MONDAY, 24))
+        poll_load.upsert_polls(conn, hourly(5, MONDAY, 24))
     with clean_db.connect() as loader, clean_db.connect() as reader:
         loader.begin()
-        bulk.upsert_polls(loader, hourly(5, MONDAY - pd.Timedelta(days=7), 24))  # new week, uncommitted
+        poll_load.upsert_polls(loader, hourly(5, MONDAY - pd.Timedelta(days=7), 24))  # new week, uncommitted
         reader.exec_driver_sql("SET lock_timeout = '2s'")
         # Would raise LockNotAvailable if creating the week had taken ACCESS EXCLUSIVE on store_status.
         assert reader.exec_driver_sql("SELECT count(*) FROM store_status").scalar_one() == 5 * 24
-        window = bulk.read_polls_window(reader, MONDAY, MONDAY + pd.Timedelta(days=1))
+        window = reads.read_polls_window(reader, MONDAY, MONDAY + pd.Timedelta(days=1))
         assert len(window) == 5 * 24
         reader.rollback()
         loader.commit()
@@ -211,22 +211,22 @@ def test_readers_are_not_blocked_while_a_new_week_loads(clean_db: Engine) -> Non
 
 
 def test_window_reads_touch_only_the_weeks_they_overlap(db_conn: Connection) -> None:
-    bulk.upsert_polls(db_conn, hourly(20, MONDAY - pd.Timedelta(days=14), 24 * 35))  # W01 .. W05
+    poll_load.upsert_polls(db_conn, hourly(20, MONDAY - pd.Timedelta(days=14), 24 * 35))  # W01 .. W05
     db_conn.exec_driver_sql("ANALYZE store_status")
     db_conn.commit()
     assert len(weeks(db_conn)) == 5
     start = MONDAY + pd.Timedelta(days=3, hours=5)  # Thursday of W03: the window reaches into W04
     params = {"start": start.to_pydatetime(), "end": (start + pd.Timedelta(days=7)).to_pydatetime()}
-    assert plan_partitions(db_conn, bulk.POLLS_WINDOW_SQL, params) == {
+    assert plan_partitions(db_conn, reads.POLLS_WINDOW_SQL, params) == {
         "store_status_w2023_03",
         "store_status_w2023_04",
     }
     # The last poll before the window: only weeks that start before it, newest first (ordered Append,
     # so a store's probe stops at the first week holding one of its polls).
-    assert plan_partitions(db_conn, bulk.LAST_EARLIER_POLL_SQL, params) == {
+    assert plan_partitions(db_conn, reads.LAST_EARLIER_POLL_SQL, params) == {
         "store_status_w2023_01",
         "store_status_w2023_02",
         "store_status_w2023_03",
     }
-    window = bulk.read_polls_window(db_conn, start, start + pd.Timedelta(days=7))
+    window = reads.read_polls_window(db_conn, start, start + pd.Timedelta(days=7))
     assert len(window) == 20 * (24 * 7 + 1)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from storeuptime_pipeline import settings
-from storeuptime_pipeline.db import bulk, poll_partitions, retention
+from storeuptime_pipeline.db import poll_load, poll_partitions, retention
 from storeuptime_pipeline.services.loading import load_files
 from storeuptime_pipeline_tests.db.test_db_poll_partitions import drop_all_weeks, hourly
 
@@ -33,7 +33,7 @@ def engine(clean_db: Engine) -> Engine:
 def six_weeks(engine: Engine) -> Engine:
     """8 stores polled hourly from Monday 2022-12-19 to Sunday 2023-01-29 23:17 (W51 .. 2023-W04)."""
     with engine.begin() as conn:
-        bulk.upsert_polls(conn, hourly(8, FIRST, 24 * 7 * 6))
+        poll_load.upsert_polls(conn, hourly(8, FIRST, 24 * 7 * 6))
     return engine
 
 
@@ -128,7 +128,7 @@ def test_the_default_keeps_everything(six_weeks: Engine, monkeypatch: pytest.Mon
 
 def test_a_poll_beyond_the_time_limits_does_not_age_the_real_weeks(six_weeks: Engine) -> None:
     with six_weeks.begin() as conn:  # stored before the reading rule existed: ignored by the reports
-        bulk.upsert_polls(conn, hourly(1, ts("2999-01-06"), 1))
+        poll_load.upsert_polls(conn, hourly(1, ts("2999-01-06"), 1))
     assert retention.drop_expired_weeks(six_weeks, 3) == names(*SIX_WEEKS[:3])
     assert weeks(six_weeks) == [*names(*SIX_WEEKS[3:]), "store_status_w2999_01"]
 

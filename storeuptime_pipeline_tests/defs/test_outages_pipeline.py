@@ -15,11 +15,7 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
 from storeuptime_pipeline.cli.main import main
-from storeuptime_pipeline.core.outages import (
-    SUMMARY_COLUMNS,
-    compute_reports_with_outages,
-    format_extended_csv,
-)
+from storeuptime_pipeline.core.outages import OUTAGE_SUMMARY_COLUMNS, reports_with_outages_for
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.definitions import resources
@@ -27,6 +23,7 @@ from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
 from storeuptime_pipeline.defs.checks import INGEST_CHECKS
 from storeuptime_pipeline.fileio.csv_input import read_input
+from storeuptime_pipeline.fileio.report_csv import format_extended_csv
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.reporting_outages import extended_csv, outages_csv
 
@@ -84,7 +81,7 @@ def test_a_partition_stores_summary_and_list_byte_identical_to_the_cli(loaded: d
     assert outages_csv(loaded["engine"], as_of).encode() == _cli(
         loaded, tmp_path, "outages", "2023-01-25 10:00"
     )
-    engine_result = compute_reports_with_outages(*loaded["inputs"], [as_of])
+    engine_result = reports_with_outages_for(*loaded["inputs"], [as_of])
     assert _stored_outages(loaded, as_of) == len(engine_result.outages) > 20
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["outages_add_up_to_downtime"] is True
@@ -109,7 +106,7 @@ RANGE = {
 def test_a_range_run_stores_every_hour_and_a_rerun_replaces_them(loaded: dict) -> None:
     as_ofs = list(pd.date_range("2023-01-23 19:00", periods=30, freq="h", tz="UTC"))
     _run(loaded, tags=RANGE)
-    expected = compute_reports_with_outages(*loaded["inputs"], as_ofs)
+    expected = reports_with_outages_for(*loaded["inputs"], as_ofs)
     counts = expected.outages.groupby("as_of").size()
     for t in as_ofs:
         assert _stored_outages(loaded, t) == counts.get(t, 0)
@@ -135,7 +132,9 @@ def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("storeuptime_pipeline.services.reporting_outages.bulk.replace_report_rows", broken)
+    monkeypatch.setattr(
+        "storeuptime_pipeline.services.reporting_outages.report_rows.replace_report_rows", broken
+    )
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             ALL,
@@ -170,7 +169,7 @@ def test_on_demand_report_has_outages_too(loaded: dict, tmp_path: Path) -> None:
         loaded, tmp_path, "report", "2023-01-24 12:34:56", "--extended"
     )
     report = pd.read_csv(tmp_path / "report.csv")
-    assert list(report.columns[-4:]) == SUMMARY_COLUMNS
+    assert list(report.columns[-4:]) == OUTAGE_SUMMARY_COLUMNS
 
 
 def test_run_extended_is_byte_identical_to_report_extended(admin_url: str, tmp_path: Path) -> None:

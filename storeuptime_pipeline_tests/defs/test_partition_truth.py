@@ -12,7 +12,7 @@ from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster._core.storage.event_log.base import AssetRecordsFilter, PartitionKeyFilter
 from sqlalchemy import text
 
-from storeuptime_pipeline.db import bulk
+from storeuptime_pipeline.db import report_rows
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
@@ -70,7 +70,7 @@ def test_each_partition_has_its_own_as_of_row_count_figures_and_csv(backfilled) 
         as_of = as_of_of_partition(key)
         assert pd.Timestamp(meta["as_of"].value, unit="s", tz="UTC") == as_of  # ... but each hour its own
         with engine.connect() as conn:
-            rows = len(bulk.read_report_rows(conn, as_of))
+            rows = len(report_rows.read_report_rows(conn, as_of))
         assert meta["dagster/partition_row_count"].value == rows
         assert meta["stores_reported"].value == rows
         assert str(meta["csv_path"].value).endswith(csv_name(as_of))

@@ -9,14 +9,15 @@ import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
-from storeuptime_pipeline.core.report import REPORT_COLUMNS, compute_reports, format_csv
-from storeuptime_pipeline.db import bulk
+from storeuptime_pipeline.core.report import REPORT_COLUMNS, reports_for
+from storeuptime_pipeline.db.report_rows import read_report_rows
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
 from storeuptime_pipeline.defs.checks import INGEST_CHECKS
 from storeuptime_pipeline.fileio.csv_input import read_input
+from storeuptime_pipeline.fileio.report_csv import format_report_csv
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.reporting import csv_name
 
@@ -48,12 +49,12 @@ def loaded(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _db_rows(engine, as_of: pd.Timestamp) -> pd.DataFrame:
     with engine.connect() as conn:
-        return bulk.read_report_rows(conn, as_of)
+        return read_report_rows(conn, as_of)
 
 
 def _expected(loaded: dict, as_ofs: list[pd.Timestamp]) -> pd.DataFrame:
     polls, hours, tz = loaded["inputs"]
-    return compute_reports(polls, hours, tz, as_ofs)
+    return reports_for(polls, hours, tz, as_ofs)
 
 
 def _run(loaded: dict, **kwargs):
@@ -72,7 +73,7 @@ def test_one_partition_equals_the_engine_on_the_csv_files(loaded: dict) -> None:
     got = _db_rows(loaded["engine"], as_of)
     pd.testing.assert_frame_equal(got[REPORT_COLUMNS].reset_index(drop=True), expected, check_dtype=False)
     csv_path = loaded["reports"] / csv_name(as_of)
-    assert csv_path.read_text() == format_csv(expected)
+    assert csv_path.read_text() == format_report_csv(expected)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {
         "uptime_plus_downtime_equals_business_time": True,
@@ -126,9 +127,9 @@ def test_on_demand_report_is_as_of_the_latest_poll(loaded: dict) -> None:
     assert result.success
     polls, hours, tz = loaded["inputs"]
     latest = polls["timestamp_utc"].max()
-    expected = compute_reports(polls, hours, tz, [latest]).drop(columns="as_of")
+    expected = reports_for(polls, hours, tz, [latest]).drop(columns="as_of")
     path = Path(str(result.asset_materializations_for_node("on_demand_report")[0].metadata["csv_path"].value))
-    assert path.read_text() == format_csv(expected)
+    assert path.read_text() == format_report_csv(expected)
     with loaded["engine"].connect() as conn:
         row = conn.execute(text("SELECT status, as_of FROM report_runs WHERE report_id = 'abc123'")).one()
     assert row.status == "complete" and pd.Timestamp(row.as_of) == latest

@@ -12,7 +12,7 @@ from dagster import DagsterRunStatus, RunsFilter
 from sqlalchemy import text
 
 from storeuptime_pipeline.cli.backfill import launch_report_backfill
-from storeuptime_pipeline.core.report import REPORT_COLUMNS, compute_reports
+from storeuptime_pipeline.core.report import REPORT_COLUMNS, reports_for
 from storeuptime_pipeline.db.scratch import temporary_database
 from storeuptime_pipeline.db.session import get_engine
 from storeuptime_pipeline.fileio.csv_input import read_input
@@ -84,7 +84,7 @@ def test_dropped_files_are_ingested_and_the_latest_partition_is_reported(
         polls = read_input(ds.status_path, "status").valid
         hours = read_input(ds.hours_path, "hours").valid
         tz = read_input(ds.timezones_path, "timezones").valid
-        expected = compute_reports(polls, hours, tz, [as_of]).drop(columns="as_of")
+        expected = reports_for(polls, hours, tz, [as_of]).drop(columns="as_of")
         csv = stack.reports / f"uptime_report_{as_of.strftime('%Y-%m-%dT%H%M%S')}Z.csv"
         got = pd.read_csv(csv, dtype={"store_id": str})
         assert list(got.columns) == REPORT_COLUMNS

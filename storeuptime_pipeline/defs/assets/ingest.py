@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 from storeuptime_pipeline.core.inputs import Kind
 from storeuptime_pipeline.core.quarantine import MAX_REJECTED_SHARE
-from storeuptime_pipeline.db import bulk, queries
+from storeuptime_pipeline.db import queries
 from storeuptime_pipeline.defs.assets.metadata import (
     OWNERS,
     TABLES,
@@ -101,7 +101,7 @@ def _table_metadata(database: DatabaseResource, kind: Kind) -> dict[str, object]
     with database.engine().connect() as conn:
         meta: dict[str, object] = {"dagster/row_count": queries.table_row_count(conn, table)}
         if kind == "status":
-            newest = bulk.latest_poll_time(conn)
+            newest = queries.latest_poll_time(conn)
             if newest is not None:
                 meta["newest_poll"] = MetadataValue.timestamp(newest)
                 meta["dagster/last_updated_timestamp"] = MetadataValue.timestamp(newest)

@@ -48,8 +48,8 @@ from storeuptime_pipeline.services.report_checks import (
 )
 from storeuptime_pipeline.services.reporting import (
     NoPollsError,
+    default_as_of,
     hourly_figures,
-    latest_poll,
     polls_outside_limits,
     summary,
     worst_stores,
@@ -291,7 +291,7 @@ def on_demand_report(
     report_id = config.report_id or context.run.run_id
     started = time.perf_counter()
     try:
-        as_of = parse_as_of(config.as_of) if config.as_of else latest_poll(engine)
+        as_of = parse_as_of(config.as_of) if config.as_of else default_as_of(engine)
         if as_of is None:
             ignored = polls_outside_limits(engine)
             if ignored:
