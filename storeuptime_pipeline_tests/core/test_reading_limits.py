@@ -176,6 +176,24 @@ def test_the_time_limits_are_configurable_and_a_bad_setting_is_named() -> None:
         TimeLimits.from_env({MAX_POLL_AHEAD_ENV: "-1 day"})
 
 
+def _legacy_partitions(conn) -> None:
+    """Partitions for polls an earlier version stored outside today's limits (years 1999 and 9999).
+
+    The ingest creates the weekly partitions of every poll it loads; the rows below are written
+    straight into the table, as that earlier version did, so they need partitions of their own.
+    """
+    for name, lo, hi in (
+        ("legacy_1999", "1999-01-01", "2000-01-01"),
+        ("legacy_9999", "9999-01-01", "infinity"),
+    ):
+        conn.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS poll_weeks.store_status_{name} PARTITION OF store_status "
+                f"FOR VALUES FROM ('{lo}+00') TO ('{hi}')"
+            )
+        )
+
+
 def test_a_poll_loaded_before_the_limits_is_ignored_by_the_reports_which_say_so(
     engine, database_url, landing, tmp_path
 ) -> None:
@@ -185,6 +203,7 @@ def test_a_poll_loaded_before_the_limits_is_ignored_by_the_reports_which_say_so(
     assert _materialize(database_url, landing, reports, ["store_status"])[0].success
     # As if loaded by an earlier version without the time limits: straight into the table.
     with engine.begin() as conn:
+        _legacy_partitions(conn)
         conn.execute(
             text(
                 "INSERT INTO store_status (store_id, timestamp_utc, is_active) VALUES "
@@ -235,6 +254,7 @@ def test_a_database_holding_only_polls_outside_the_limits_says_so(
 ) -> None:
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO stores (store_id) VALUES ('1')"))
+        _legacy_partitions(conn)
         conn.execute(
             text(
                 "INSERT INTO store_status (store_id, timestamp_utc, is_active) VALUES ('1', '9999-12-31 23:59:59+00', true)"
