@@ -23,6 +23,7 @@ from dagster._core.loader import LoadingContextForTest
 from dagster._core.test_utils import freeze_time
 from sqlalchemy import Engine, text
 
+from storeuptime_pipeline.db import poll_load
 from storeuptime_pipeline.definitions import defs, resources
 from storeuptime_pipeline.defs import freshness
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
@@ -35,12 +36,16 @@ TICK = datetime(2026, 12, 1, 21, 0, tzinfo=UTC)  # reports partition 2026-12-01-
 
 
 def _polls(engine: Engine, *stamps: str) -> None:
+    """Active polls of store s1, through the poll load (which creates their weekly partitions)."""
+    frame = pd.DataFrame(
+        {
+            "store_id": ["s1"] * len(stamps),
+            "timestamp_utc": pd.to_datetime(list(stamps), utc=True).as_unit("us"),
+            "is_active": [True] * len(stamps),
+        }
+    )
     with engine.begin() as conn:
-        for stamp in stamps:
-            conn.execute(
-                text("INSERT INTO store_status (store_id, timestamp_utc, is_active) VALUES ('s1', :t, true)"),
-                {"t": pd.Timestamp(stamp).to_pydatetime()},
-            )
+        poll_load.upsert_polls(conn, frame)
 
 
 def _report_row(engine: Engine, as_of: str) -> None:
