@@ -33,7 +33,9 @@ def _sleeper(pidfile: Path, *, ignore_term: bool = False, grandchild: bool = Fal
             if grandchild
             else ""
         )
-        + f"open({str(pidfile)!r}, 'w').write(' '.join(map(str, pids)))\n"
+        # Written whole or not at all (tmp + rename): the other child waits for the file to exist.
+        + f"open({str(pidfile) + '.tmp'!r}, 'w').write(' '.join(map(str, pids)))\n"
+        + f"os.replace({str(pidfile) + '.tmp'!r}, {str(pidfile)!r})\n"
         + "time.sleep(120)\n"
     )
     return Child([PY, "-c", code])
