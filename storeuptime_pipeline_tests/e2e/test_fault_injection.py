@@ -15,8 +15,11 @@ test waits until the child's backend sleeps there (``pg_stat_activity``), then k
 process or terminates its backend. ``client_connection_check_interval`` lets the server notice a
 killed client within 0.1 s, as it would at its next write, so the test needs not wait 30 s.
 
-The load runs in a forked child (``load_files``, what every ingest path calls), which starts in
-milliseconds, so all 8 points take a few seconds.
+The load runs in a child (``load_files``, what every ingest path calls) forked from a forkserver that
+has already imported the loader, so it starts in milliseconds and all 8 points take a few seconds. A
+plain fork of the pytest process is not safe: by the middle of the suite other tests have left threads
+behind (pools, servers' log readers), and a child forked while one of them held a lock hangs before it
+ever reaches the database (seen in CI: "waited 60 s for the load to pause at polls_merge").
 """
 
 from __future__ import annotations
@@ -202,7 +205,8 @@ def _kind(field: str) -> Kind:
 
 def _interrupt(url: str, engine: Engine, scenario: Scenario, target: Path) -> None:
     """Run the load in a child, wait until it sleeps at the point, then kill it or its session."""
-    fork = multiprocessing.get_context("fork")
+    fork = multiprocessing.get_context("forkserver")
+    fork.set_forkserver_preload(["storeuptime_pipeline.services.loading"])
     point = scenario.point
     child = fork.Process(target=_child_load, args=(url, _kind(scenario.load), str(target), point))
     child.start()
