@@ -82,7 +82,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     (``core.sharded``): the files written are the same for every shard count.
     """
     from storeuptime_pipeline.core.report import Timeline
-    from storeuptime_pipeline.core.sharded import Output, combine_shards, default_shards, shard_output
+    from storeuptime_pipeline.core.sharded import (
+        Output,
+        combine_shards,
+        default_shards,
+        shard_output,
+        split_frame_by_shard,
+    )
     from storeuptime_pipeline.fileio.memory import release_freed_memory
     from storeuptime_pipeline.fileio.shard_spill import InMemoryPolls, ShardSpill
     from storeuptime_pipeline.fileio.status_chunks import StoreCodes, read_status_lean
@@ -115,6 +121,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         as_of = given_as_of
         if as_of is None:
             as_of = pd.Timestamp(polls.newest_us, unit="us", tz="UTC")
+        hours_parts = split_frame_by_shard(hours_result.valid, shards)
+        tz_parts = split_frame_by_shard(tz_result.valid, shards)
         frames = []
         for s in range(shards):
             part = polls.shard(s)
@@ -123,7 +131,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             timeline = Timeline.from_codes(part.codes, codes.categories, part.micros, part.active)
             del part
             release_freed_memory()
-            frames.append(shard_output(timeline, hours_result.valid, tz_result.valid, as_of, output))
+            frames.append(shard_output(timeline, hours_parts[s], tz_parts[s], as_of, output))
             del timeline
             release_freed_memory()
     result = combine_shards(frames, output)

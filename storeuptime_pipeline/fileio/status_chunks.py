@@ -49,29 +49,41 @@ _SCAN_BLOCK = 8 << 20
 class StoreCodes:
     """A growing dictionary of store ids: the code of each, and the shard of each code.
 
-    Only distinct ids of a chunk become Python objects (a few thousand per chunk), never one per poll.
+    Kept as one Arrow string array and matched with Arrow's hash lookup (``index_in``), so the ids
+    of a chunk never become Python strings; only ids seen for the first time do, once, for their
+    shard hash. (A pandas Index here cost ~1 s a chunk on the 10x file: every lookup turned the
+    140k known ids into Python objects again.)
     """
 
     def __init__(self, shards: int = 1) -> None:
         self.shards = shards
-        self.categories = pd.Index([], dtype="str")
+        self._ids = pa.array([], pa.string())
+        self._index: pd.Index | None = None
         self.shard = np.zeros(0, dtype=np.int64)
+
+    @property
+    def categories(self) -> pd.Index:
+        """The ids by code (a text Index over the Arrow array, no copy)."""
+        if self._index is None:
+            self._index = pd.Index(pd.arrays.ArrowStringArray(self._ids))
+        return self._index
 
     def encode(self, store_ids: pd.Series) -> np.ndarray:
         """The int32 code of each id, adding the ids not seen before."""
         encoded = pc.dictionary_encode(arrow_text(store_ids))
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.unify_dictionaries().combine_chunks()
-        chunk_ids = pd.Index(pd.arrays.ArrowStringArray(encoded.dictionary))
-        where = np.asarray(self.categories.get_indexer(chunk_ids), dtype=np.int64)
-        new = where < 0
+        chunk_ids = encoded.dictionary
+        found = pc.index_in(chunk_ids, value_set=self._ids)
+        new = found.is_null().to_numpy(zero_copy_only=False)
+        where = found.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
         if new.any():
-            added = chunk_ids[new]
-            where[new] = np.arange(len(self.categories), len(self.categories) + len(added))
-            self.categories = self.categories.append(added)
-            self.shard = np.concatenate([self.shard, shard_of(added, self.shards)])
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-        return where.astype(np.int32)[indices]
+            added = chunk_ids.filter(pa.array(new))
+            where[new] = np.arange(len(self._ids), len(self._ids) + len(added), dtype=np.int32)
+            self._ids = pa.concat_arrays([self._ids, added.cast(pa.string())])
+            self._index = None
+            self.shard = np.concatenate([self.shard, shard_of(added.to_pylist(), self.shards)])
+        return where[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _lean(valid: pd.DataFrame, codes: StoreCodes) -> CodedPolls:
@@ -85,22 +97,22 @@ def _lean(valid: pd.DataFrame, codes: StoreCodes) -> CodedPolls:
 def _needs_whole_read(path: Path) -> bool:
     """A quote, or a carriage return that ends no line: cut into chunks, rows could move.
 
-    Two ``in`` tests per block (memchr speed); carriage returns are counted only in a block that has one.
+    One ``in`` test per block (memchr speed) for quotes; in a block with carriage returns (every
+    block of a CRLF file), the byte after each one is looked at with numpy.
     """
     with path.open("rb") as fh:
         after_cr = False  # the previous block ended with a carriage return
         for block in iter(lambda: fh.read(_SCAN_BLOCK), b""):
-            if b'"' in block:
+            if b'"' in block or (after_cr and not block.startswith(b"\n")):
                 return True
-            if after_cr and not block.startswith(b"\n"):
-                return True
+            after_cr = False
             if b"\r" in block:
-                ends_cr = block.endswith(b"\r")
-                if block.count(b"\r") != block.count(b"\r\n") + ends_cr:
+                data = np.frombuffer(block, dtype=np.uint8)
+                cr = np.flatnonzero(data == 0x0D)
+                after_cr = bool(cr[-1] == len(data) - 1)
+                inner = cr[:-1] if after_cr else cr
+                if not (data[inner + 1] == 0x0A).all():
                     return True
-                after_cr = ends_cr
-            else:
-                after_cr = False
     return after_cr
 
 
