@@ -139,14 +139,20 @@ def _prepare(timeline: Timeline, hours: pd.DataFrame, store_tz: np.ndarray, lo: 
     mid[:-1] = time[:-1] + (time[1:] - time[:-1]) // 2
     is_first = np.ones(len(store), dtype=bool)
     is_first[1:] = ~same_next[:-1]
-    seg_start = np.clip(np.where(is_first, lo, np.roll(mid, 1)), lo, hi)
-    seg_end = np.clip(np.where(same_next, mid, hi), lo, hi)
-    b_start = calendar.time_until(store, seg_start)
-    b_end = calendar.time_until(store, seg_end)
-    up = np.where(active, b_end - b_start, 0)
+    # Temporaries are freed as soon as used: each is 8 bytes a poll (the peak of a report pass).
+    seg_start = np.where(is_first, lo, np.roll(mid, 1))
+    np.clip(seg_start, lo, hi, out=seg_start)
+    seg_end = np.where(same_next, mid, hi)
+    np.clip(seg_end, lo, hi, out=seg_end)
+    up = calendar.time_until(store, seg_end)
+    del seg_end
+    up -= calendar.time_until(store, seg_start)
+    up[~active] = 0
     up_cum = np.concatenate([[0], np.cumsum(up)])
+    del up
     # Boundaries a store has: after every poll but its last one.
     mid_keys = space.key(store[same_next], mid[same_next])
+    del mid
     return PreparedSpan(
         space=space,
         calendar=calendar,
