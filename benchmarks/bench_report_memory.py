@@ -79,7 +79,16 @@ def main() -> int:
         "--shards", type=int, nargs="+", default=[1, 4], help="shard counts besides the default"
     )
     parser.add_argument("--extended", action="store_true", help="report --extended (the outage pass too)")
+    parser.add_argument(
+        "--storeuptime",
+        type=Path,
+        help="the storeuptime command to measure (default: this venv's); an older checkout's "
+        "gives the before figures (it has no --shards: pass --shards with no value)",
+    )
     args = parser.parse_args()
+    global STOREUPTIME
+    if args.storeuptime is not None:
+        STOREUPTIME = args.storeuptime
     seed = args.seed
     if seed is None:
         sys.path.insert(0, str(HERE))

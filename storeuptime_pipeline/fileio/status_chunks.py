@@ -69,21 +69,23 @@ class StoreCodes:
         return self._index
 
     def encode(self, store_ids: pd.Series) -> np.ndarray:
-        """The int32 code of each id, adding the ids not seen before."""
-        encoded = pc.dictionary_encode(arrow_text(store_ids))
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.unify_dictionaries().combine_chunks()
-        chunk_ids = encoded.dictionary
-        found = pc.index_in(chunk_ids, value_set=self._ids)
-        new = found.is_null().to_numpy(zero_copy_only=False)
-        where = found.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
-        if new.any():
-            added = chunk_ids.filter(pa.array(new))
-            where[new] = np.arange(len(self._ids), len(self._ids) + len(added), dtype=np.int32)
-            self._ids = pa.concat_arrays([self._ids, added.cast(pa.string())])
+        """The int32 code of each id, adding the ids not seen before.
+
+        One hash lookup of the chunk's values in the known ids; a second only for a chunk that
+        brought new ids (the first chunks). The values are one contiguous array first: a
+        dictionary encoding of the reader's 16 pieces, unified after, cost ~0.4 s a chunk.
+        """
+        text = arrow_text(store_ids)
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        found = pc.index_in(text, value_set=self._ids)
+        if found.null_count:
+            added = pc.unique(text.filter(found.is_null())).cast(pa.string())
+            self._ids = pa.concat_arrays([self._ids, added])
             self._index = None
             self.shard = np.concatenate([self.shard, shard_of(added.to_pylist(), self.shards)])
-        return where[encoded.indices.to_numpy(zero_copy_only=False)]
+            found = pc.index_in(text, value_set=self._ids)
+        return found.to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _lean(valid: pd.DataFrame, codes: StoreCodes) -> CodedPolls:
