@@ -76,7 +76,7 @@ def main() -> int:
         "--x10", type=Path, help="a 10x folder (storeuptime generate --stores 140000 --days 8)"
     )
     parser.add_argument(
-        "--shards", type=int, nargs="+", default=[1, 4], help="shard counts besides the default"
+        "--shards", type=int, nargs="*", default=[1, 4], help="shard counts besides the default"
     )
     parser.add_argument("--extended", action="store_true", help="report --extended (the outage pass too)")
     parser.add_argument(
