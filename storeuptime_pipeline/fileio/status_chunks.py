@@ -40,9 +40,20 @@ from storeuptime_pipeline.fileio.csv_input import (
 from storeuptime_pipeline.fileio.lines import raw_lines
 from storeuptime_pipeline.fileio.memory import release_freed_memory
 
-#: Bytes of CSV text validated at once: ~280k polls, ~190 MB while validated (8 MiB: ~120 MB, and
-#: slower by the fixed cost of each validation).
+#: Bytes of CSV text validated at once, at least: ~280k polls, ~190 MB while validated (8 MiB:
+#: ~120 MB, and slower by the fixed cost of each validation and id lookup).
 CHUNK_BYTES = 16 << 20
+#: Larger files take larger chunks (1/32 of the file, up to 64 MiB): each chunk pays a fixed cost
+#: (pandera's setup, a hash of the known store ids), which would otherwise grow with the file
+#: times the fleet; a 1 GB file's 32 MiB chunks peak at ~400 MB, far below its shards' budget.
+MAX_CHUNK_BYTES = 64 << 20
+
+
+def chunk_size(file_bytes: int) -> int:
+    """The chunk size for a file of this size."""
+    return min(MAX_CHUNK_BYTES, max(CHUNK_BYTES, file_bytes // 32))
+
+
 _SCAN_BLOCK = 8 << 20
 
 
@@ -159,7 +170,7 @@ def read_status_lean(
         sink(_lean(result.valid, codes))
         return _counted(result, len(result.valid))
     rows_read, used, rejected = 0, 0, []
-    for chunk, first_line in _chunks(path, chunk_bytes or CHUNK_BYTES):
+    for chunk, first_line in _chunks(path, chunk_bytes or chunk_size(path.stat().st_size)):
         rows, structural = read_csv_strings(path, "status", chunk=chunk, first_line=first_line)
         del chunk
         part = validate_input("status", rows, structural, str(path))
