@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from storeuptime_pipeline.cli.commands_db import cmd_db
-from storeuptime_pipeline.cli.commands_files import cmd_generate, cmd_report
+from storeuptime_pipeline.cli.commands_files import add_shards_flag, cmd_generate, cmd_report
 from storeuptime_pipeline.cli.commands_pipeline import cmd_backfill, cmd_demo, cmd_ingest, cmd_run
 from storeuptime_pipeline.cli.commands_serve import cmd_api, cmd_dev
 from storeuptime_pipeline.cli.worker import add_parser as add_worker_parser
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="append outages_last_hour,outages_last_day,outages_last_week,longest_outage_last_week",
     )
+    add_shards_flag(report)
     report.set_defaults(func=cmd_report)
 
     outages = sub.add_parser("outages", help="list every outage of the last week straight from the CSV files")
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     outages.add_argument(
         "--as-of", help="report instant (UTC unless an offset is given); default: latest poll"
     )
+    add_shards_flag(outages)
     outages.set_defaults(func=cmd_report)
 
     gen = sub.add_parser("generate", help="write a realistic synthetic data set in the real file formats")

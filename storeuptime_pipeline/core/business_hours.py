@@ -41,12 +41,26 @@ class BusinessCalendar:
         """Business time of each store in [space.lo, at), in microseconds."""
         if len(self.store) == 0:  # no store has any business time in the range (e.g. a DST gap)
             return np.zeros(np.shape(at_us), dtype=np.int64)
-        idx = np.searchsorted(self.keys, self.space.key(store, at_us), side="right") - 1
-        safe = np.maximum(idx, 0)
-        own = (idx >= 0) & (self.store[safe] == store)
-        partial = np.clip(at_us - self.start[safe], 0, self.end[safe] - self.start[safe])
-        value = self.cum_before[safe] - self.store_base[store] + partial
-        return np.where(own, value, 0)
+        # The same arithmetic as min(max(at - start, 0), end - start) over a few arrays reused in
+        # place: this runs for every poll's segment bounds, and each temporary is 8 bytes a poll.
+        safe = np.searchsorted(self.keys, self.space.key(store, at_us), side="right")
+        safe -= 1
+        own = safe >= 0
+        np.maximum(safe, 0, out=safe)
+        own &= self.store[safe] == store
+        start = self.start[safe]
+        partial = np.subtract(at_us, start, dtype=np.int64)
+        np.maximum(partial, 0, out=partial)
+        length = self.end[safe]
+        length -= start
+        del start
+        np.minimum(partial, length, out=partial)
+        del length
+        value = self.cum_before[safe]
+        value -= self.store_base[store]
+        value += partial
+        value[~own] = 0
+        return value
 
 
 def _local_intervals(

@@ -34,8 +34,11 @@ class KeySpace:
 
     def key(self, store: np.ndarray, time_us: np.ndarray) -> np.ndarray:
         """Times outside the range are clipped just outside it, which keeps counts right."""
-        clipped = np.clip(time_us, self.lo - 1, self.hi + 1) - (self.lo - 1)
-        return store.astype(np.int64) * self.stride + clipped
+        # In place on one new array: these keys are built for every poll, several times a pass.
+        key = np.clip(np.asarray(time_us, dtype=np.int64), self.lo - 1, self.hi + 1)
+        key -= self.lo - 1
+        key += np.multiply(store, self.stride, dtype=np.int64)
+        return key
 
 
 def max_span_us(n_stores: int) -> int:

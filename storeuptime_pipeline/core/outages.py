@@ -303,8 +303,15 @@ def reports_with_outages_for(
     With ``sink``, the list goes to it chunk by chunk (each in (as_of, store_id, start) order) and
     the result's list is empty.
     """
-    return _with_outages(
-        Timeline.from_polls(polls), hours, timezones, as_ofs, with_list, with_business, exact, sink
+    return with_outages(
+        Timeline.from_polls(polls),
+        hours,
+        timezones,
+        as_ofs,
+        with_list=with_list,
+        with_business=with_business,
+        exact=exact,
+        sink=sink,
     )
 
 
@@ -324,23 +331,33 @@ def report_with_outages_at(
         as_of = timeline.latest()
         if as_of is None:
             raise ValueError("no polls: the report needs at least one poll or an explicit as-of")
-    result = _with_outages(timeline, hours, timezones, [to_utc(as_of)], with_list, with_business, exact)
+    result = with_outages(
+        timeline,
+        hours,
+        timezones,
+        [to_utc(as_of)],
+        with_list=with_list,
+        with_business=with_business,
+        exact=exact,
+    )
     return OutageResult(
         result.report.drop(columns="as_of").reset_index(drop=True),
         result.outages.drop(columns="as_of").reset_index(drop=True),
     )
 
 
-def _with_outages(
+def with_outages(
     timeline: Timeline,
     hours: pd.DataFrame,
     timezones: pd.DataFrame | None,
     as_ofs: Sequence[object],
+    *,
     with_list: bool,
-    with_business: bool,
-    exact: bool,
+    with_business: bool = False,
+    exact: bool = False,
     sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> OutageResult:
+    """The outage pass on a timeline already built (one shard's, ``core/sharded.py``), as_of columns kept."""
     store_tz = store_timezones(timeline.store_ids, timezones)
     extension = OutagePass(store_tz, with_list=with_list, exact=exact, sink=sink)
     report = report_pass(timeline, hours, timezones, as_ofs, with_business, extension)

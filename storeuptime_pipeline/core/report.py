@@ -24,7 +24,7 @@ from storeuptime_pipeline.core.business_hours import BusinessCalendar, build_cal
 from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE
 from storeuptime_pipeline.core.keyed import KeySpace, group_starts, max_span_us
 from storeuptime_pipeline.core.limits import to_utc
-from storeuptime_pipeline.core.polls import dedupe_polls
+from storeuptime_pipeline.core.polls import UniquePolls, dedupe_coded, dedupe_polls
 from storeuptime_pipeline.core.rules import resolve_timezones
 from storeuptime_pipeline.core.timezones import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE
 
@@ -56,7 +56,7 @@ _AS_OF_CHUNK = 24
 _MAX_PREPARED_SPAN = 35 * US_PER_DAY
 
 
-def _as_us(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+def epoch_us(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Epoch microseconds of a datetime column; naive means UTC, as for single instants (``to_utc``)."""
     index = pd.DatetimeIndex(values)
     if index.tz is None:
@@ -78,8 +78,22 @@ class Timeline:
     def from_polls(cls, polls: pd.DataFrame) -> Timeline:
         """Duplicates of one store at one instant count once; if they disagree, inactive wins."""
         unique = dedupe_polls(
-            polls["store_id"], _as_us(polls["timestamp_utc"]), polls["is_active"].to_numpy(dtype=bool)
+            polls["store_id"], epoch_us(polls["timestamp_utc"]), polls["is_active"].to_numpy(dtype=bool)
         )
+        return cls._of(unique)
+
+    @classmethod
+    def from_codes(
+        cls, codes: np.ndarray, categories: pd.Index, micros: np.ndarray, active: np.ndarray
+    ) -> Timeline:
+        """The timeline of polls whose store ids are codes into ``categories`` (a lean read, a shard).
+
+        Only the stores with a poll here are in ``store_ids``; the rule is ``from_polls``'.
+        """
+        return cls._of(dedupe_coded(codes, categories, micros, active))
+
+    @classmethod
+    def _of(cls, unique: UniquePolls) -> Timeline:
         first = group_starts(unique.store, len(unique.store_ids))
         return cls(unique.store_ids, unique.store, unique.time, unique.active, first)
 
@@ -125,14 +139,20 @@ def _prepare(timeline: Timeline, hours: pd.DataFrame, store_tz: np.ndarray, lo: 
     mid[:-1] = time[:-1] + (time[1:] - time[:-1]) // 2
     is_first = np.ones(len(store), dtype=bool)
     is_first[1:] = ~same_next[:-1]
-    seg_start = np.clip(np.where(is_first, lo, np.roll(mid, 1)), lo, hi)
-    seg_end = np.clip(np.where(same_next, mid, hi), lo, hi)
-    b_start = calendar.time_until(store, seg_start)
-    b_end = calendar.time_until(store, seg_end)
-    up = np.where(active, b_end - b_start, 0)
+    # Temporaries are freed as soon as used: each is 8 bytes a poll (the peak of a report pass).
+    seg_start = np.where(is_first, lo, np.roll(mid, 1))
+    np.clip(seg_start, lo, hi, out=seg_start)
+    seg_end = np.where(same_next, mid, hi)
+    np.clip(seg_end, lo, hi, out=seg_end)
+    up = calendar.time_until(store, seg_end)
+    del seg_end
+    up -= calendar.time_until(store, seg_start)
+    up[~active] = 0
     up_cum = np.concatenate([[0], np.cumsum(up)])
+    del up
     # Boundaries a store has: after every poll but its last one.
     mid_keys = space.key(store[same_next], mid[same_next])
+    del mid
     return PreparedSpan(
         space=space,
         calendar=calendar,
@@ -241,7 +261,7 @@ def report_pass(
     """
     columns = ["as_of", *REPORT_COLUMNS, *(BUSINESS_COLUMNS if with_business else [])]
     columns += extension.columns if extension is not None else []
-    instants = np.unique(_as_us(pd.DatetimeIndex([to_utc(a) for a in as_ofs])))
+    instants = np.unique(epoch_us(pd.DatetimeIndex([to_utc(a) for a in as_ofs])))
     if len(instants) == 0 or len(timeline.time) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     store_tz = store_timezones(timeline.store_ids, timezones)

@@ -40,6 +40,13 @@ class ReadResult:
     rejected: pd.DataFrame
     rows_read: int
     notes: dict[str, int] = field(default_factory=dict)
+    #: Rows used when ``valid`` is not kept (a status file read lean went to a sink chunk by chunk).
+    rows_used: int | None = None
+
+    @property
+    def used(self) -> int:
+        """Rows used: what the CLI prints as "used"."""
+        return len(self.valid) if self.rows_used is None else self.rows_used
 
     def reject_summary(self) -> dict[str, int]:
         """How many rows were left out for each reason, most frequent first."""

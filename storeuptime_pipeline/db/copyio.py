@@ -205,8 +205,12 @@ def copy_out_frame(
     COPY cannot take bind parameters, so they are interpolated client-side by psycopg2's ``mogrify``
     (proper literal quoting). ``dtypes`` values: ``str``, ``int64``, ``float64``, ``bool`` (sent as
     0/1), ``us_utc`` (sent as epoch microseconds), ``utc_text`` (sent as ``ts AT TIME ZONE 'UTC'``:
-    cheaper for Postgres than epoch arithmetic on numerics, and parsed natively by Arrow) and ``tf``
-    (a boolean sent as is: ``t``/``f``). SQL NULL is ``\\N``; an empty string stays empty.
+    cheaper for Postgres than epoch arithmetic on numerics, and parsed natively by Arrow), ``tf``
+    (a boolean sent as is: ``t``/``f``) and ``category`` (text that repeats, such as the store id of
+    every poll: Arrow's reader dictionary-encodes it while parsing, so the frame gets a
+    ``pd.Categorical`` of int32 codes and one Python string per distinct value, not one per row;
+    the engine's ``dedupe_polls`` uses the codes as they are). SQL NULL is ``\\N``; an empty
+    string stays empty.
     """
     names = list(dtypes)
     with dbapi(conn).cursor() as cur:
@@ -222,6 +226,7 @@ def copy_out_frame(
             "us_utc": pa.int64(),
             "utc_text": pa.timestamp("us"),
             "tf": pa.bool_(),
+            "category": pa.dictionary(pa.int32(), pa.string()),
         }[kind]
         for name, kind in dtypes.items()
     }
@@ -250,4 +255,20 @@ def copy_out_frame(
             frame[name] = from_utc_microseconds(frame[name].to_numpy())
         elif kind == "utc_text":
             frame[name] = frame[name].astype("datetime64[us]").dt.tz_localize("UTC")
+        elif kind == "category":
+            frame[name] = _text_categories(frame[name])
     return frame
+
+
+def _text_categories(values: pd.Series) -> pd.Series:
+    """A categorical whose categories are the pandas text dtype, as a ``str`` column's values are.
+
+    (Arrow's dictionary arrives with object categories from ``to_pandas``; only the distinct values
+    are converted, and an empty result keeps the categorical dtype.)
+    """
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("category")
+    categories = values.cat.categories
+    if categories.dtype != "str":
+        values = values.cat.rename_categories(pd.Index(categories, dtype="str"))
+    return values

@@ -23,7 +23,7 @@ from storeuptime_pipeline.core.inputs import REQUIRED_COLUMNS, InputFileError, K
 from storeuptime_pipeline.core.reasons import RejectReason, reject_rows
 from storeuptime_pipeline.core.rules import arrow_text
 from storeuptime_pipeline.core.validation import ReadResult, validate_input
-from storeuptime_pipeline.fileio.lines import physical_line_numbers, raw_lines
+from storeuptime_pipeline.fileio.lines import Source, physical_line_numbers, raw_lines
 
 #: Header spellings seen in the real data sets, lower-cased, mapped to canonical names.
 COLUMN_ALIASES: dict[str, str] = {
@@ -112,12 +112,19 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_csv_strings(
+    path: str | Path, kind: Kind, *, chunk: bytes | None = None, first_line: int = 2
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a file as strings under canonical column names, with a ``line`` column.
 
     Rows with the wrong number of fields come back as rejects; blank lines are skipped silently.
+    With ``chunk`` (the file's header line followed by whole lines of it, the first of them being
+    physical line ``first_line``: see ``fileio.status_chunks``) only that piece is read, by the same
+    steps, and line numbers are the file's; a chunk without data rows is not an error (the file
+    as a whole decides that).
     """
     path = Path(path)
+    source: Source = path if chunk is None else chunk
     header = _read_header(path)
     mapping = canonical_columns(header, path, kind)
     wanted = REQUIRED_COLUMNS[kind]
@@ -134,7 +141,7 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
         bad_rows.clear()
         try:
             return pacsv.read_csv(
-                path,
+                path if chunk is None else pa.BufferReader(chunk),
                 read_options=pacsv.ReadOptions(use_threads=threads, encoding="utf8"),
                 parse_options=pacsv.ParseOptions(
                     invalid_row_handler=on_invalid, ignore_empty_lines=False, newlines_in_values=True
@@ -155,7 +162,7 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     table, not_utf8 = _as_utf8(table, [mapping[name] for name in table.column_names])
     frame = table.to_pandas().rename(columns=mapping)[list(wanted)]
     # Known for every row after the single-threaded read; 0 stands for unknown.
-    lines, skipped_lines = physical_line_numbers(path, len(frame), [n or 0 for n, _ in bad_rows])
+    lines, skipped_lines = physical_line_numbers(source, len(frame), [n or 0 for n, _ in bad_rows])
     skipped = list(zip(skipped_lines.tolist(), (text for _, text in bad_rows), strict=True))
     frame.insert(0, "line", lines)
     encoding_rows = reject_rows(np.zeros(0, dtype=np.int64), None, RejectReason.NOT_UTF8)
@@ -174,7 +181,7 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     empty_rows = reject_rows(np.zeros(0, dtype=np.int64), None, RejectReason.EMPTY_ROW)
     if blank.any():
         blank_lines = frame["line"].to_numpy()[blank]
-        texts = raw_lines(path, blank_lines)
+        texts = raw_lines(source, blank_lines)
         # A line with separators (or quotes) is a row someone wrote with nothing in it: an operator
         # wants it counted and shown. A line with nothing at all is layout, skipped silently.
         written = np.array([bool(t.strip()) for t in texts], dtype=bool)
@@ -191,7 +198,13 @@ def read_csv_strings(path: str | Path, kind: Kind) -> tuple[pd.DataFrame, pd.Dat
     )
     parts = [df for df in (rejects, empty_rows, encoding_rows) if len(df)]
     rejects = pd.concat(parts, ignore_index=True) if parts else rejects
-    if len(frame) == 0 and len(rejects) == 0:
+    if chunk is not None:
+        # Chunk-local numbers (its header is line 1) to the file's; 0 (not known) stays 0.
+        shift = first_line - 2
+        frame["line"] = frame["line"].to_numpy() + shift
+        known = rejects["line"].to_numpy() > 0
+        rejects["line"] = np.where(known, rejects["line"].to_numpy() + shift, 0).astype(np.int64)
+    elif len(frame) == 0 and len(rejects) == 0:
         raise InputFileError(path, "the file has a header but no data rows")
     return frame, rejects
 

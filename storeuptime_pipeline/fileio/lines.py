@@ -8,22 +8,39 @@ here, reading the file in blocks.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 import numpy as np
 
+#: A file on disk, or a piece of one held in memory (a chunk of a status file with its header line
+#: in front, read by ``fileio.status_chunks``): every helper here reads either the same way.
+Source = Path | bytes
 
-def count_lines(path: Path) -> int:
+
+def open_binary(source: Source) -> BinaryIO:
+    """The source as a binary file object (a chunk is read from memory, never written out)."""
+    return io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
+
+
+def _open_text(source: Source) -> TextIO:
+    if isinstance(source, bytes):
+        return io.TextIOWrapper(io.BytesIO(source), encoding="utf-8-sig", errors="replace", newline="")
+    return source.open(newline="", encoding="utf-8-sig", errors="replace")
+
+
+def count_lines(path: Source) -> int:
     """Physical lines, counted in blocks so a 100 MB file is never held in memory twice."""
     newlines, last = 0, b"\n"
-    with path.open("rb") as fh:
+    with open_binary(path) as fh:
         for block in iter(lambda: fh.read(8 << 20), b""):
             newlines += block.count(b"\n")
             last = block[-1:]
     return newlines + (0 if last == b"\n" else 1)
 
 
-def physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def physical_line_numbers(path: Source, data_rows: int, skipped: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Line number of each table row and of each skipped row (given by the CSV reader's row number).
 
     Every line after the header is a row, except the skipped ones. A quoted field spanning lines
@@ -39,7 +56,7 @@ def physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> tup
         return lines, np.asarray(skipped, dtype=np.int64)
     starts: list[int] = []
     first_line = {1: 1}  # row number (the header is row 1) -> the physical line it starts on
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+    with _open_text(path) as fh:
         reader = csv.reader(fh)
         n_cols = len(next(reader, None) or [])
         prev = reader.line_num
@@ -55,7 +72,7 @@ def physical_line_numbers(path: Path, data_rows: int, skipped: list[int]) -> tup
     return np.arange(2, data_rows + 2, dtype=np.int64), np.asarray(skipped, dtype=np.int64)
 
 
-def raw_lines(path: Path, line_numbers: np.ndarray) -> list[str]:
+def raw_lines(path: Source, line_numbers: np.ndarray) -> list[str]:
     """The text of a few physical lines (for rejected rows), found block by block.
 
     Only the blocks holding a wanted line are split into lines: the one bad row of a 100 MB file
@@ -67,7 +84,7 @@ def raw_lines(path: Path, line_numbers: np.ndarray) -> list[str]:
     found: dict[int, bytes] = {}
     pos = int(np.searchsorted(wanted, 1))  # line numbers start at 1; 0 means unknown
     first, carry = 1, b""  # `carry` is the unfinished line numbered `first`
-    with path.open("rb") as fh:
+    with open_binary(path) as fh:
         while pos < len(wanted):
             block = fh.read(8 << 20)
             if not block:

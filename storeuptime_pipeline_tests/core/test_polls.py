@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storeuptime_pipeline.core.polls import dedupe_polls
+from storeuptime_pipeline.core.polls import dedupe_coded, dedupe_polls
 from storeuptime_pipeline.core.report import Timeline
 
 #: "10" sorts before "2" (text, not numbers); "é" after every ASCII id (code point = UTF-8 byte order).
@@ -84,3 +84,37 @@ def test_a_span_wider_than_int64_takes_the_lexsort_path_without_overflow() -> No
     assert got.store.tolist() == [0, 0, 1, 1]
     assert got.time.tolist() == [low, high, low, high]
     assert got.active.tolist() == [True, False, True, True]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(STORES), st.integers(0, 5), st.booleans()),
+        max_size=40,
+    ),
+    extra=st.lists(st.sampled_from(["zz", "0", "ü"]), max_size=3, unique=True),
+    seed=st.integers(0, 2**16),
+)
+def test_coded_store_ids_dedupe_like_strings(
+    rows: list[tuple[str, int, bool]], extra: list[str], seed: int
+) -> None:
+    """Codes into a dictionary in any order, with ids that have no poll (a shard's view of the file's
+    dictionary), give dedupe_polls' result: the same ids in code-point order, the same polls."""
+    store = [r[0] for r in rows]
+    micros = np.array([r[1] for r in rows], dtype=np.int64)
+    active = np.array([r[2] for r in rows], dtype=bool)
+    categories = list(dict.fromkeys(STORES + extra))
+    np.random.default_rng(seed).shuffle(categories)
+    index = pd.Index(categories, dtype="str")
+    codes = index.get_indexer(store).astype(np.int32)
+    want = dedupe_polls(pd.Series(store, dtype="str"), micros, active)
+    for got in (
+        dedupe_coded(codes, index, micros, active),
+        dedupe_polls(
+            pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(index))), micros, active
+        ),
+    ):
+        assert list(got.store_ids) == list(want.store_ids)
+        np.testing.assert_array_equal(got.store, want.store)
+        np.testing.assert_array_equal(got.time, want.time)
+        np.testing.assert_array_equal(got.active, want.active)
