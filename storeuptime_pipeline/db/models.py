@@ -67,6 +67,9 @@ class Store(Base):
     timezone_str: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str] = mapped_column(Text, server_default=text(f"'{DEFAULT_TIMEZONE}'"))
     timezone_defaulted: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # core.shards.store_hash(store_id), written with every new store (migration 0005_store_shards): a
+    # report shard is the stores with shard_hash % N = i, the same set in SQL and in the engine.
+    shard_hash: Mapped[int] = mapped_column(BigInteger)
 
 
 class BusinessHours(Base):
@@ -180,6 +183,58 @@ class Outage(Base):
     start_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     timezone: Mapped[str] = mapped_column(Text)  # the zone the store was reported in (for local times)
+    business_hours: Mapped[float] = mapped_column(Double)
+    ongoing: Mapped[bool] = mapped_column(Boolean)
+
+
+class ReportStage(Base):
+    """Report rows a shard of one report run computed, waiting for the run's publish step (0005).
+
+    UNLOGGED: nothing here must survive a crash (a run that did not publish is re-run), and WAL for
+    a week of rows per shard would double the write. Keyed like ``uptime_report`` plus the run token
+    and shard, so a retried shard replaces exactly its own rows.
+    """
+
+    __tablename__ = "report_stage"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_token", "shard", "as_of", "store_id"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    run_token: Mapped[str] = mapped_column(Text)
+    shard: Mapped[int] = mapped_column(Integer)
+    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    store_id: Mapped[str] = mapped_column(StoreId)
+    uptime_last_hour: Mapped[float] = mapped_column(Double)
+    uptime_last_day: Mapped[float] = mapped_column(Double)
+    uptime_last_week: Mapped[float] = mapped_column(Double)
+    downtime_last_hour: Mapped[float] = mapped_column(Double)
+    downtime_last_day: Mapped[float] = mapped_column(Double)
+    downtime_last_week: Mapped[float] = mapped_column(Double)
+    outages_last_hour: Mapped[int] = mapped_column(Integer)
+    outages_last_day: Mapped[int] = mapped_column(Integer)
+    outages_last_week: Mapped[int] = mapped_column(Integer)
+    longest_outage_last_week: Mapped[float] = mapped_column(Double)
+
+
+class OutageStage(Base):
+    """The outage list of a shard of one report run, waiting for its publish step (0005; UNLOGGED)."""
+
+    __tablename__ = "outage_stage"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_token", "shard", "as_of", "store_id", "start_utc"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    run_token: Mapped[str] = mapped_column(Text)
+    shard: Mapped[int] = mapped_column(Integer)
+    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    store_id: Mapped[str] = mapped_column(StoreId)
+    start_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    timezone: Mapped[str] = mapped_column(Text)
     business_hours: Mapped[float] = mapped_column(Double)
     ongoing: Mapped[bool] = mapped_column(Boolean)
 
