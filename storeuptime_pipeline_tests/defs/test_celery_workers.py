@@ -41,6 +41,8 @@ from storeuptime_pipeline_tests.celery_workers import (
 #: The last 24 hourly partitions of the generated data set (its latest poll is 2023-01-25 18:13 UTC).
 BACKFILL = ("2023-01-24-18:00", "2023-01-25-17:00")
 WORKER_NAMES = ("hf-w1", "hf-w2")
+#: The Celery side's report runs in 4 store shards, the in-process reference in 1 (auto, small data).
+CELERY_SHARDS = "4"
 _TABLES = {  # table: sort columns (row order is not part of the result)
     "stores": ["store_id"],
     "business_hours": ["store_id", "day_of_week", "start_local", "end_local"],
@@ -61,13 +63,12 @@ class _Job:
     name: str
     args: tuple[str, ...]
     min_steps: int  # steps the run has: at least two, so that both workers can get one
-    celery_env: tuple[tuple[str, str], ...] = ()  # extra environment of the Celery side only
 
 
 JOBS = (
     _Job("ingest", (), min_steps=3),  # store_status, business_hours, store_timezones: independent steps
     # plan, 4 shard steps (the parallel ones), publish
-    _Job("backfill", BACKFILL, min_steps=6, celery_env=(("STOREUPTIME_REPORT_SHARDS", "4"),)),
+    _Job("backfill", BACKFILL, min_steps=6),
 )
 
 
@@ -132,11 +133,10 @@ def celery_side(
     workdir = tmp_path_factory.mktemp("celery")
     with temporary_database(admin_url, prefix="storeuptime_celery_") as url:
         migrate.upgrade(url)
-        env = environment(url, workdir, landing, redis_db)
+        # The planning step (on a worker) reads the shard count: the workers need it in their environment.
+        env = {**environment(url, workdir, landing, redis_db), "STOREUPTIME_REPORT_SHARDS": CELERY_SHARDS}
         with celery_workers(env, WORKER_NAMES, workdir / "workers.log") as workers:
-            runs = {
-                job.name: coordinate({**env, **dict(job.celery_env)}, job.name, *job.args) for job in JOBS
-            }
+            runs = {job.name: coordinate(env, job.name, *job.args) for job in JOBS}
             print(f"\n{len(WORKER_NAMES)} workers answered after {workers.start_seconds:.2f} s")
             for name, run in runs.items():
                 print(f"{name}: {run['seconds']:.2f} s, steps {run['step_workers']}")
@@ -164,7 +164,7 @@ def test_every_step_ran_in_a_celery_worker_and_the_steps_of_a_run_on_both(celery
             f"the {job.name} run's steps did not spread over both workers: {steps}\n{workers.tail()}"
         )
     shard_steps = {k: v for k, v in celery_side["runs"]["backfill"]["step_workers"].items() if "_shard[" in k}
-    assert len(shard_steps) == 4, shard_steps
+    assert len(shard_steps) == int(CELERY_SHARDS), shard_steps
     assert set(shard_steps.values()) == set(workers.names), (
         f"the shards ran on one worker only: {shard_steps}"
     )
@@ -209,6 +209,7 @@ def test_runs_the_daemon_launches_send_their_steps_to_the_workers(
             settings.EXECUTOR_ENV: "celery",
             settings.CELERY_BROKER_ENV: broker,
             settings.CELERY_BACKEND_ENV: broker,
+            settings.REPORT_SHARDS_ENV: CELERY_SHARDS,
         }
         with (
             dagster_stack(url, tmp_path / "stack", extra_env=celery_env) as stack,
