@@ -151,11 +151,8 @@ class RejectedRow(Base):
     raw_line: Mapped[str] = mapped_column(Text)
 
 
-class UptimeReport(Base):
-    """Report values per store as of an instant (minutes for the hour, hours for day/week)."""
-
-    __tablename__ = "uptime_report"
-    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id"),)
+class _ReportValues:
+    """The columns of a stored report row (``uptime_report``, and ``report_stage`` before publishing)."""
 
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     store_id: Mapped[str] = mapped_column(StoreId)
@@ -165,18 +162,10 @@ class UptimeReport(Base):
     downtime_last_hour: Mapped[float] = mapped_column(Double)
     downtime_last_day: Mapped[float] = mapped_column(Double)
     downtime_last_week: Mapped[float] = mapped_column(Double)
-    # Outage summary (migration 0003_outages); NULL on rows computed before it existed.
-    outages_last_hour: Mapped[int | None] = mapped_column(Integer)
-    outages_last_day: Mapped[int | None] = mapped_column(Integer)
-    outages_last_week: Mapped[int | None] = mapped_column(Integer)
-    longest_outage_last_week: Mapped[float | None] = mapped_column(Double)
 
 
-class Outage(Base):
-    """One outage of a store in the week before a report instant (README, "Outages: how often")."""
-
-    __tablename__ = "outages"
-    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id", "start_utc"),)
+class _OutageValues:
+    """The columns of one listed outage (``outages``, and ``outage_stage`` before publishing)."""
 
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     store_id: Mapped[str] = mapped_column(StoreId)
@@ -187,13 +176,41 @@ class Outage(Base):
     ongoing: Mapped[bool] = mapped_column(Boolean)
 
 
-class ReportStage(Base):
-    """Report rows a shard of one report run computed, waiting for the run's publish step (0005).
+class _Staged:
+    """Whose rows these are: a report run's token and shard (migration 0005, ``db/report_stage.py``).
 
-    UNLOGGED: nothing here must survive a crash (a run that did not publish is re-run), and WAL for
-    a week of rows per shard would double the write. Keyed like ``uptime_report`` plus the run token
-    and shard, so a retried shard replaces exactly its own rows.
+    The stage tables are UNLOGGED: nothing there must survive a crash (a run that did not publish is
+    re-run), and WAL for a week of rows per shard would double the write. Keyed like their published
+    table plus token and shard, so a retried shard replaces exactly its own rows.
     """
+
+    run_token: Mapped[str] = mapped_column(Text)
+    shard: Mapped[int] = mapped_column(Integer)
+    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UptimeReport(_ReportValues, Base):
+    """Report values per store as of an instant (minutes for the hour, hours for day/week)."""
+
+    __tablename__ = "uptime_report"
+    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id"),)
+
+    # Outage summary (migration 0003_outages); NULL on rows computed before it existed.
+    outages_last_hour: Mapped[int | None] = mapped_column(Integer)
+    outages_last_day: Mapped[int | None] = mapped_column(Integer)
+    outages_last_week: Mapped[int | None] = mapped_column(Integer)
+    longest_outage_last_week: Mapped[float | None] = mapped_column(Double)
+
+
+class Outage(_OutageValues, Base):
+    """One outage of a store in the week before a report instant (README, "Outages: how often")."""
+
+    __tablename__ = "outages"
+    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id", "start_utc"),)
+
+
+class ReportStage(_Staged, _ReportValues, Base):
+    """Report rows a shard of one report run computed, waiting for the run's publish step."""
 
     __tablename__ = "report_stage"
     __table_args__ = (
@@ -201,42 +218,21 @@ class ReportStage(Base):
         {"prefixes": ["UNLOGGED"]},
     )
 
-    run_token: Mapped[str] = mapped_column(Text)
-    shard: Mapped[int] = mapped_column(Integer)
-    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    store_id: Mapped[str] = mapped_column(StoreId)
-    uptime_last_hour: Mapped[float] = mapped_column(Double)
-    uptime_last_day: Mapped[float] = mapped_column(Double)
-    uptime_last_week: Mapped[float] = mapped_column(Double)
-    downtime_last_hour: Mapped[float] = mapped_column(Double)
-    downtime_last_day: Mapped[float] = mapped_column(Double)
-    downtime_last_week: Mapped[float] = mapped_column(Double)
+    # Always computed by a shard (unlike old uptime_report rows, which may predate outages).
     outages_last_hour: Mapped[int] = mapped_column(Integer)
     outages_last_day: Mapped[int] = mapped_column(Integer)
     outages_last_week: Mapped[int] = mapped_column(Integer)
     longest_outage_last_week: Mapped[float] = mapped_column(Double)
 
 
-class OutageStage(Base):
-    """The outage list of a shard of one report run, waiting for its publish step (0005; UNLOGGED)."""
+class OutageStage(_Staged, _OutageValues, Base):
+    """The outage list of a shard of one report run, waiting for its publish step."""
 
     __tablename__ = "outage_stage"
     __table_args__ = (
         PrimaryKeyConstraint("run_token", "shard", "as_of", "store_id", "start_utc"),
         {"prefixes": ["UNLOGGED"]},
     )
-
-    run_token: Mapped[str] = mapped_column(Text)
-    shard: Mapped[int] = mapped_column(Integer)
-    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    store_id: Mapped[str] = mapped_column(StoreId)
-    start_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    end_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    timezone: Mapped[str] = mapped_column(Text)
-    business_hours: Mapped[float] = mapped_column(Double)
-    ongoing: Mapped[bool] = mapped_column(Boolean)
 
 
 class ReportRun(Base):

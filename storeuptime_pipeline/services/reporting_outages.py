@@ -1,8 +1,10 @@
 """Reports with outages from Postgres: compute, store report rows and outage lists in one transaction.
 
-The report assets go through ``compute_and_store``; the API and ``storeuptime run --extended`` read
-the stored rows back through ``extended_csv`` / ``outages_csv``, which format them exactly as
-``storeuptime report --extended`` / ``storeuptime outages`` do.
+The report assets compute in store shards (``services/report_shards.py``); ``compute_and_store`` is
+the unsharded write in one process, kept for ``benchmarks/bench_pipeline.py`` (the figures before
+shards). The API and ``storeuptime run --extended`` read the stored rows back through
+``extended_csv`` / ``outages_csv``, which format them exactly as ``storeuptime report --extended`` /
+``storeuptime outages`` do.
 """
 
 from __future__ import annotations
