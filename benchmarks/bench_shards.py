@@ -37,6 +37,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux keeps that across fork + exec, so a
+    child of a big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the best there is
+
+
 def _child_partition(url: str, as_of: str, shards: str, reports: str) -> None:
     """Run in a fresh process: one partition's report, all shards in turn; print time and peak RSS."""
     from storeuptime_pipeline.db.session import get_engine
@@ -45,11 +54,11 @@ def _child_partition(url: str, as_of: str, shards: str, reports: str) -> None:
     engine = get_engine(url)
     instant = pd.Timestamp(as_of)
     count = plan_shards(engine, [instant], None if shards == "auto" else int(shards))
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = _peak_rss_mb()
     started = time.perf_counter()
     published = report_in_process(engine, Path(reports), [instant], count)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     print(
         json.dumps(
             {
