@@ -200,3 +200,22 @@ def retention_weeks() -> int | None:
             f"{RETENTION_WEEKS_ENV}={value!r} must be a whole number of weeks >= 1 (unset: keep all)"
         )
     return int(value)
+
+
+# --- store shards of a report run (issue 12) ---
+REPORT_SHARDS_ENV = "STOREUPTIME_REPORT_SHARDS"
+KNOWN_ENV |= {REPORT_SHARDS_ENV}
+#: Polls per shard that ``auto`` aims at: a shard of ~3M polls peaks at a few hundred MB.
+POLLS_PER_AUTO_SHARD = 3_000_000
+
+
+def report_shards() -> int | None:
+    """How many store shards a report run computes: a whole number >= 1, or None for ``auto`` (unset,
+    empty or ``auto``: one shard per ~3M polls in the window the report reads, so the seed data set gets
+    1; services/report_shards.py decides). A bad value is a one-line error, not a silent default."""
+    value = (os.environ.get(REPORT_SHARDS_ENV) or "auto").strip().lower()
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{REPORT_SHARDS_ENV}={value!r} must be a whole number of shards >= 1, or auto")
+    return int(value)

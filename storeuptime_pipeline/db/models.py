@@ -67,6 +67,9 @@ class Store(Base):
     timezone_str: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str] = mapped_column(Text, server_default=text(f"'{DEFAULT_TIMEZONE}'"))
     timezone_defaulted: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # core.shards.store_hash(store_id), written with every new store (migration 0005_store_shards): a
+    # report shard is the stores with shard_hash % N = i, the same set in SQL and in the engine.
+    shard_hash: Mapped[int] = mapped_column(BigInteger)
 
 
 class BusinessHours(Base):
@@ -148,11 +151,8 @@ class RejectedRow(Base):
     raw_line: Mapped[str] = mapped_column(Text)
 
 
-class UptimeReport(Base):
-    """Report values per store as of an instant (minutes for the hour, hours for day/week)."""
-
-    __tablename__ = "uptime_report"
-    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id"),)
+class _ReportValues:
+    """The columns of a stored report row (``uptime_report``, and ``report_stage`` before publishing)."""
 
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     store_id: Mapped[str] = mapped_column(StoreId)
@@ -162,18 +162,10 @@ class UptimeReport(Base):
     downtime_last_hour: Mapped[float] = mapped_column(Double)
     downtime_last_day: Mapped[float] = mapped_column(Double)
     downtime_last_week: Mapped[float] = mapped_column(Double)
-    # Outage summary (migration 0003_outages); NULL on rows computed before it existed.
-    outages_last_hour: Mapped[int | None] = mapped_column(Integer)
-    outages_last_day: Mapped[int | None] = mapped_column(Integer)
-    outages_last_week: Mapped[int | None] = mapped_column(Integer)
-    longest_outage_last_week: Mapped[float | None] = mapped_column(Double)
 
 
-class Outage(Base):
-    """One outage of a store in the week before a report instant (README, "Outages: how often")."""
-
-    __tablename__ = "outages"
-    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id", "start_utc"),)
+class _OutageValues:
+    """The columns of one listed outage (``outages``, and ``outage_stage`` before publishing)."""
 
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     store_id: Mapped[str] = mapped_column(StoreId)
@@ -182,6 +174,65 @@ class Outage(Base):
     timezone: Mapped[str] = mapped_column(Text)  # the zone the store was reported in (for local times)
     business_hours: Mapped[float] = mapped_column(Double)
     ongoing: Mapped[bool] = mapped_column(Boolean)
+
+
+class _Staged:
+    """Whose rows these are: a report run's token and shard (migration 0005, ``db/report_stage.py``).
+
+    The stage tables are UNLOGGED: nothing there must survive a crash (a run that did not publish is
+    re-run), and WAL for a week of rows per shard would double the write. Keyed like their published
+    table plus token and shard, so a retried shard replaces exactly its own rows.
+    """
+
+    run_token: Mapped[str] = mapped_column(Text)
+    shard: Mapped[int] = mapped_column(Integer)
+    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UptimeReport(_ReportValues, Base):
+    """Report values per store as of an instant (minutes for the hour, hours for day/week)."""
+
+    __tablename__ = "uptime_report"
+    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id"),)
+
+    # Outage summary (migration 0003_outages); NULL on rows computed before it existed.
+    outages_last_hour: Mapped[int | None] = mapped_column(Integer)
+    outages_last_day: Mapped[int | None] = mapped_column(Integer)
+    outages_last_week: Mapped[int | None] = mapped_column(Integer)
+    longest_outage_last_week: Mapped[float | None] = mapped_column(Double)
+
+
+class Outage(_OutageValues, Base):
+    """One outage of a store in the week before a report instant (README, "Outages: how often")."""
+
+    __tablename__ = "outages"
+    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id", "start_utc"),)
+
+
+class ReportStage(_Staged, _ReportValues, Base):
+    """Report rows a shard of one report run computed, waiting for the run's publish step."""
+
+    __tablename__ = "report_stage"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_token", "shard", "as_of", "store_id"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    # Always computed by a shard (unlike old uptime_report rows, which may predate outages).
+    outages_last_hour: Mapped[int] = mapped_column(Integer)
+    outages_last_day: Mapped[int] = mapped_column(Integer)
+    outages_last_week: Mapped[int] = mapped_column(Integer)
+    longest_outage_last_week: Mapped[float] = mapped_column(Double)
+
+
+class OutageStage(_Staged, _OutageValues, Base):
+    """The outage list of a shard of one report run, waiting for its publish step."""
+
+    __tablename__ = "outage_stage"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_token", "shard", "as_of", "store_id", "start_utc"),
+        {"prefixes": ["UNLOGGED"]},
+    )
 
 
 class ReportRun(Base):

@@ -39,7 +39,13 @@ def copy_outage_rows(conn: Connection, frame: pd.DataFrame) -> int:
     """COPY one chunk of the engine's outage list (``reports_with_outages_for`` shape)."""
     if frame.empty:
         return 0
-    columns = [
+    copy_in(conn, "outages", OUTAGE_ROW_COLUMNS, binary_payload(outage_row_columns(frame)))
+    return len(frame)
+
+
+def outage_row_columns(frame: pd.DataFrame) -> list[BinaryColumn]:
+    """The ``OUTAGE_ROW_COLUMNS`` of an outage list for a binary COPY (into ``outages`` or the stage)."""
+    return [
         BinaryColumn("timestamptz", utc_microseconds(frame["as_of"])),
         BinaryColumn("text", store_id_series(frame["store_id"].astype(str))),
         BinaryColumn("timestamptz", utc_microseconds(frame["start_utc"])),
@@ -48,8 +54,6 @@ def copy_outage_rows(conn: Connection, frame: pd.DataFrame) -> int:
         BinaryColumn("float8", frame["business_hours"].to_numpy(dtype=np.float64)),
         BinaryColumn("bool", frame["ongoing"].to_numpy(dtype=bool)),
     ]
-    copy_in(conn, "outages", OUTAGE_ROW_COLUMNS, binary_payload(columns))
-    return len(frame)
 
 
 def read_outage_rows(conn: Connection, as_of: datetime | pd.Timestamp) -> pd.DataFrame:

@@ -198,3 +198,31 @@ def stores_without_polls(conn: Connection, as_of: pd.Timestamp) -> tuple[int, in
 def ping(conn: Connection) -> None:
     """One round trip to the server (the API's health check): raises if it does not answer."""
     conn.execute(text("SELECT 1"))
+
+
+def estimated_polls_between(conn: Connection, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """The planner's estimate of the polls in [start, end] (statistics only: no rows are read).
+
+    What decides a report's number of shards: a count would read the window once more just to
+    decide how to read it. The estimate comes from each weekly partition's histogram, good to a few
+    percent, which is all a shard count needs. Autovacuum analyzes a partition some time after a load;
+    one never analyzed yet (just loaded: its index build counts its rows but
+    keeps no histogram) has none and would be guessed at, so it is analyzed
+    here first (a sample of 30k rows: well under a second, once per new week).
+    """
+    fresh = conn.exec_driver_sql(
+        """
+        SELECT c.oid::regclass::text
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE i.inhparent = 'store_status'::regclass
+          AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname
+                          AND s.attname = 'timestamp_utc')
+        """
+    ).scalars()
+    for name in list(fresh):
+        conn.exec_driver_sql(f"ANALYZE {name}")
+    plan = conn.execute(
+        text("EXPLAIN (FORMAT JSON) SELECT 1 FROM store_status WHERE timestamp_utc BETWEEN :start AND :end"),
+        {"start": start.to_pydatetime(), "end": end.to_pydatetime()},
+    ).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"])

@@ -6,6 +6,7 @@ rules produce from the files, so the engine cannot tell a report from Postgres f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
@@ -15,14 +16,48 @@ from sqlalchemy.engine import Connection
 from storeuptime_pipeline.core.limits import to_utc
 from storeuptime_pipeline.db.copyio import copy_out_frame
 
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: the stores whose ``stores.shard_hash % count = index``.
+
+    ``shard_hash`` is ``core.shards.store_hash``, so ``shard_of(ids, count) == index`` in the engine
+    names the same stores (tests split frames with it and compare).
+    """
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index} of {self.count}: expected 0 <= index < count, count >= 1")
+
+
+def shard_filter(column: str, shard: Shard | None) -> tuple[str, dict[str, int]]:
+    """SQL that keeps the rows of ``column`` (a store id) in ``shard``, and its parameters.
+
+    The one shard predicate every read shares (empty without a shard, so an unsharded read is the
+    same query without it). A semi-join against ``stores``: every stored poll, hours row and timezone
+    row has its store there (loads insert missing ids, ``staging.ensure_stores``).
+    """
+    if shard is None or shard.count == 1:
+        return "", {}
+    sql = (
+        f" AND {column} IN (SELECT store_id FROM stores"
+        " WHERE mod(shard_hash, %(shard_count)s) = %(shard_index)s)"
+    )
+    return sql, {"shard_count": shard.count, "shard_index": shard.index}
+
+
 # psycopg2 parameter style: COPY takes no bind parameters, so values are mogrified in (copyio).
+# {shard} is the shard predicate (shard_filter) or empty: one template for sharded and unsharded reads.
 _POLL_TYPES: Final = {"store_id": "str", "timestamp_utc": "utc_text", "is_active": "tf"}
-POLLS_WINDOW_SQL: Final = """
+_POLLS_WINDOW: Final = """
     SELECT store_id, timestamp_utc AT TIME ZONE 'UTC', is_active
     FROM store_status
-    WHERE timestamp_utc >= %(start)s AND timestamp_utc <= %(end)s
+    WHERE timestamp_utc >= %(start)s AND timestamp_utc <= %(end)s{shard}
 """
-LAST_EARLIER_POLL_SQL: Final = """
+_LAST_EARLIER_POLL: Final = """
     SELECT s.store_id, p.timestamp_utc AT TIME ZONE 'UTC', p.is_active
     FROM stores s
     CROSS JOIN LATERAL (
@@ -31,48 +66,64 @@ LAST_EARLIER_POLL_SQL: Final = """
         ORDER BY timestamp_utc DESC
         LIMIT 1
     ) p
+    WHERE true{shard}
 """
+#: The unsharded queries as they run (the benchmarks EXPLAIN them).
+POLLS_WINDOW_SQL: Final = _POLLS_WINDOW.format(shard="")
+LAST_EARLIER_POLL_SQL: Final = _LAST_EARLIER_POLL.format(shard="")
 
 
 def read_polls_window(
-    conn: Connection, start: datetime | pd.Timestamp, end: datetime | pd.Timestamp
+    conn: Connection,
+    start: datetime | pd.Timestamp,
+    end: datetime | pd.Timestamp,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     """Polls with ``start <= timestamp_utc <= end`` plus, per store, its last poll before ``start``.
 
     The earlier poll tells the engine each store's state when the window opens. It is found with one
     backward PK-index probe per store (LATERAL ... ORDER BY timestamp_utc DESC LIMIT 1), so the cost
     depends on the number of stores, not on how much older history is stored. Unordered: the engine
-    sorts anyway, and sorting here would only repeat that work.
+    sorts anyway, and sorting here would only repeat that work. With ``shard``, only its stores' polls.
     """
-    params = {"start": to_utc(start).to_pydatetime(), "end": to_utc(end).to_pydatetime()}
+    params: dict[str, object] = {"start": to_utc(start).to_pydatetime(), "end": to_utc(end).to_pydatetime()}
     # The window is read through a bitmap scan: a plain index scan visits the heap in time order, and
     # once history was loaded out of order (a backfill of older files) that is much slower than reading
     # the window's pages in physical order. The per-store probes below still use the PK index.
     conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
     try:
-        window = copy_out_frame(conn, POLLS_WINDOW_SQL, params, _POLL_TYPES)
+        where, shard_params = shard_filter("store_id", shard)
+        window = copy_out_frame(
+            conn, _POLLS_WINDOW.format(shard=where), {**params, **shard_params}, _POLL_TYPES
+        )
     finally:
         conn.exec_driver_sql("RESET enable_indexscan")
-    earlier = copy_out_frame(conn, LAST_EARLIER_POLL_SQL, params, _POLL_TYPES)
+    where, shard_params = shard_filter("s.store_id", shard)
+    earlier = copy_out_frame(
+        conn, _LAST_EARLIER_POLL.format(shard=where), {**params, **shard_params}, _POLL_TYPES
+    )
     return pd.concat([window, earlier], ignore_index=True)
 
 
-def read_business_hours(conn: Connection) -> pd.DataFrame:
-    """All business hours as seconds since local midnight (24:00 -> 86400), sorted."""
-    query = """
+def read_business_hours(conn: Connection, shard: Shard | None = None) -> pd.DataFrame:
+    """All business hours (of ``shard``'s stores) as seconds since local midnight (24:00 -> 86400), sorted."""
+    where, params = shard_filter("store_id", shard)
+    query = f"""
         SELECT store_id, day_of_week, extract(epoch FROM start_local)::int, extract(epoch FROM end_local)::int
         FROM business_hours
+        WHERE true{where}
         ORDER BY store_id COLLATE "C", day_of_week, start_local, end_local, id
     """
     dtypes = {"store_id": "str", "day_of_week": "int64", "start_seconds": "int64", "end_seconds": "int64"}
-    return copy_out_frame(conn, query, None, dtypes)
+    return copy_out_frame(conn, query, params or None, dtypes)
 
 
-def read_timezones(conn: Connection) -> pd.DataFrame:
-    """Every known store with its timezone (defaulted ones included), sorted by store_id."""
-    query = """
+def read_timezones(conn: Connection, shard: Shard | None = None) -> pd.DataFrame:
+    """Every known store (of ``shard``) with its timezone (defaulted ones included), sorted by store_id."""
+    where, params = shard_filter("store_id", shard)
+    query = f"""
         SELECT store_id, timezone_str, timezone, timezone_defaulted::int
-        FROM stores ORDER BY store_id COLLATE "C"
+        FROM stores WHERE true{where} ORDER BY store_id COLLATE "C"
     """
     dtypes = {"store_id": "str", "timezone_str": "str", "timezone": "str", "timezone_defaulted": "bool"}
-    return copy_out_frame(conn, query, None, dtypes)
+    return copy_out_frame(conn, query, params or None, dtypes)

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE
+from storeuptime_pipeline.core.shards import store_hash
 from storeuptime_pipeline.db.copyio import BinaryColumn, binary_payload, copy_in
 from storeuptime_pipeline.db.staging import (
     STORE_ID_SQL,
@@ -102,16 +103,19 @@ def replace_timezones(conn: Connection, tz: pd.DataFrame) -> int:
             BinaryColumn("text", nullable_text(tz["timezone_str"])),
             BinaryColumn("text", text_series(tz["timezone"], "timezone")),
             BinaryColumn("bool", bool_array(tz["timezone_defaulted"], "timezone_defaulted")),
+            BinaryColumn("int8", store_hash(store_ids.to_numpy())),
         ]
     )
     create_stage(
-        conn, "_stage_tz", f"ord int, store_id {STORE_ID_SQL}, timezone_str text, timezone text, dflt boolean"
+        conn,
+        "_stage_tz",
+        f"ord int, store_id {STORE_ID_SQL}, timezone_str text, timezone text, dflt boolean, shard_hash bigint",
     )
-    copy_in(conn, "_stage_tz", ("ord", "store_id", "timezone_str", "timezone", "dflt"), payload)
+    copy_in(conn, "_stage_tz", ("ord", "store_id", "timezone_str", "timezone", "dflt", "shard_hash"), payload)
     upserted = conn.exec_driver_sql(
         """
-        INSERT INTO stores AS cur (store_id, timezone_str, timezone, timezone_defaulted)
-        SELECT DISTINCT ON (store_id) store_id, timezone_str, timezone, dflt
+        INSERT INTO stores AS cur (store_id, timezone_str, timezone, timezone_defaulted, shard_hash)
+        SELECT DISTINCT ON (store_id) store_id, timezone_str, timezone, dflt, shard_hash
         FROM _stage_tz ORDER BY store_id, ord DESC
         ON CONFLICT (store_id) DO UPDATE
         SET timezone_str = excluded.timezone_str,

@@ -52,6 +52,16 @@ def replace_report_rows(
     delete_as_ofs_locked(conn, "uptime_report", wanted)
     if frame.empty:
         return 0
+    names, columns = report_row_columns(frame, frame_us)
+    copy_in(conn, "uptime_report", names, binary_payload(columns))
+    return len(frame)
+
+
+def report_row_columns(frame: pd.DataFrame, frame_us: np.ndarray) -> tuple[list[str], list[BinaryColumn]]:
+    """The stored report columns of ``frame`` for a binary COPY (into ``uptime_report`` or the stage).
+
+    The outage summary columns are included when the frame has them (the outage pass ran).
+    """
     columns: list[BinaryColumn] = [
         BinaryColumn("timestamptz", frame_us),
         BinaryColumn("text", store_id_series(frame["store_id"])),
@@ -64,8 +74,7 @@ def replace_report_rows(
             columns.append(BinaryColumn("int4", frame[name].to_numpy(dtype=np.int32)))
         columns.append(BinaryColumn("float8", frame[OUTAGE_SUMMARY_COLUMNS[3]].to_numpy(dtype=np.float64)))
         names += OUTAGE_SUMMARY_COLUMNS
-    copy_in(conn, "uptime_report", names, binary_payload(columns))
-    return len(frame)
+    return names, columns
 
 
 def delete_as_ofs_locked(conn: Connection, table: str, as_ofs: Sequence[pd.Timestamp]) -> None:
@@ -85,13 +94,18 @@ def delete_as_ofs_locked(conn: Connection, table: str, as_ofs: Sequence[pd.Times
         )
 
 
-def read_report_rows(conn: Connection, as_of: datetime | pd.Timestamp) -> pd.DataFrame:
-    """The stored report rows of one ``as_of``, in the ``replace_report_rows`` shape, sorted by store_id."""
-    values = ", ".join(FIGURE_COLUMNS)
+def read_report_rows(
+    conn: Connection, as_of: datetime | pd.Timestamp, *, with_outage_summary: bool = False
+) -> pd.DataFrame:
+    """The stored report rows of one ``as_of``, in the ``replace_report_rows`` shape, sorted by store_id.
+
+    ``with_outage_summary`` adds the four outage columns (float64: NULL on rows stored before 0003).
+    """
+    names = [*FIGURE_COLUMNS, *(OUTAGE_SUMMARY_COLUMNS if with_outage_summary else ())]
     query = f"""
-        SELECT (extract(epoch FROM as_of) * 1000000)::bigint, store_id, {values}
+        SELECT (extract(epoch FROM as_of) * 1000000)::bigint, store_id, {", ".join(names)}
         FROM uptime_report WHERE as_of = %(as_of)s
         ORDER BY store_id COLLATE "C"
     """
-    dtypes = {"as_of": "us_utc", "store_id": "str", **dict.fromkeys(FIGURE_COLUMNS, "float64")}
+    dtypes = {"as_of": "us_utc", "store_id": "str", **dict.fromkeys(names, "float64")}
     return copy_out_frame(conn, query, {"as_of": to_utc(as_of).to_pydatetime()}, dtypes)

@@ -23,7 +23,9 @@ import pandas as pd
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
-from sqlalchemy.types import Text
+from sqlalchemy.types import BigInteger, Text
+
+from storeuptime_pipeline.core.shards import store_hash
 
 #: The store id type of staging tables: as in the models, so joins and EXCEPT compare bytewise.
 STORE_ID_SQL: Final = 'text COLLATE "C"'
@@ -96,15 +98,17 @@ def drop_stage(conn: Connection, *names: str) -> None:
 def ensure_stores(
     conn: Connection, store_ids: Sequence[str] | np.ndarray | pd.api.extensions.ExtensionArray
 ) -> None:
-    """Insert unseen store ids into ``stores`` with the column defaults (America/Chicago, defaulted)."""
+    """Insert unseen store ids into ``stores`` with the column defaults (America/Chicago, defaulted)
+    and their shard hash (computed for the whole array at once; see ``core.shards``)."""
     ids = sorted({str(s) for s in store_ids})
     if not ids:
         return
     conn.execute(
         text(
-            "INSERT INTO stores (store_id) SELECT unnest(:ids) ORDER BY 1 ON CONFLICT (store_id) DO NOTHING"
-        ).bindparams(bindparam("ids", type_=ARRAY(Text()))),
-        {"ids": ids},
+            "INSERT INTO stores (store_id, shard_hash) SELECT * FROM unnest(:ids, :hashes) ORDER BY 1"
+            " ON CONFLICT (store_id) DO NOTHING"
+        ).bindparams(bindparam("ids", type_=ARRAY(Text())), bindparam("hashes", type_=ARRAY(BigInteger()))),
+        {"ids": ids, "hashes": store_hash(ids).tolist()},
     )
 
 

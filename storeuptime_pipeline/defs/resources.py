@@ -1,4 +1,4 @@
-"""Dagster resources: the database, the landing folder and the reports folder.
+"""Dagster resources: the database, the landing folder, the reports folder and the report steps' IO manager.
 
 They hold no credentials: the database resource asks ``db.config`` (environment or embedded
 server), and the folders default to the settings, so a test can hand in a temporary folder or a
@@ -13,9 +13,10 @@ head where an environment is prepared (``services.instance.prepare_and_migrate``
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
-from dagster import ConfigurableResource, Failure
+from dagster import ConfigurableIOManager, ConfigurableResource, Failure, InputContext, OutputContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
@@ -98,3 +99,33 @@ class ReportsFolderResource(ConfigurableResource):
 
     def folder(self) -> Path:
         return Path(self.path).expanduser().resolve() if self.path else settings.reports_dir().resolve()
+
+
+class ReportStepsIOManager(ConfigurableIOManager):
+    """Values the report's steps hand each other (shard numbers, shard outcomes: kilobytes), pickled
+    under the reports folder.
+
+    Why not Dagster's default ``fs_io_manager``: it writes under DAGSTER_HOME, which each container of
+    docker-compose has for itself, so a Celery worker could not read what the planning step wrote.
+    The reports folder is shared by every process that runs report steps anyway (they write the CSVs).
+    Files live in ``<reports>/.steps/<run id>/``; the rows themselves never pass through here (they
+    are staged in Postgres, ``db/report_stage.py``).
+    """
+
+    path: str | None = Field(
+        default=None, description="reports folder; None: STOREUPTIME_REPORTS_DIR, else reports/"
+    )
+
+    def _file(self, identifier: list[str]) -> Path:
+        folder = ReportsFolderResource(path=self.path).folder() / ".steps"
+        return folder.joinpath(*identifier).with_suffix(".pickle")
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        path = self._file(context.get_identifier())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        tmp.replace(path)
+
+    def load_input(self, context: InputContext) -> object:
+        return pickle.loads(self._file(context.upstream_output.get_identifier()).read_bytes())

@@ -36,15 +36,21 @@ class Inputs:
     timezones: pd.DataFrame
 
 
-def read_inputs(engine: Engine, as_ofs: Sequence[pd.Timestamp]) -> Inputs:
-    """Polls of [first as-of - 7 days, last as-of] plus each store's last earlier poll, and the snapshots."""
-    lo, hi = min(as_ofs) - WEEK, max(as_ofs)
+def read_inputs(engine: Engine, as_ofs: Sequence[pd.Timestamp], shard: reads.Shard | None = None) -> Inputs:
+    """Polls of [first as-of - 7 days, last as-of] plus each store's last earlier poll, and the snapshots;
+    with ``shard``, only that shard's stores' rows of each."""
+    lo, hi = read_window(as_ofs)
     with engine.connect() as conn:
         return Inputs(
-            polls=reads.read_polls_window(conn, lo, hi),
-            hours=reads.read_business_hours(conn),
-            timezones=reads.read_timezones(conn),
+            polls=reads.read_polls_window(conn, lo, hi, shard),
+            hours=reads.read_business_hours(conn, shard),
+            timezones=reads.read_timezones(conn, shard),
         )
+
+
+def read_window(as_ofs: Sequence[pd.Timestamp]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The poll window the reports of these instants read: [first - 7 days, last]."""
+    return min(as_ofs) - WEEK, max(as_ofs)
 
 
 def default_as_of(engine: Engine) -> pd.Timestamp | None:
@@ -105,15 +111,17 @@ def report_csv(engine: Engine, as_of: datetime | pd.Timestamp) -> str:
 
 def write_csvs(reports_dir: Path, report: pd.DataFrame) -> dict[pd.Timestamp, Path]:
     """Write one CSV per as-of atomically (temp file + rename), so readers never see half a file."""
+    return {as_of: write_csv(reports_dir, as_of, text) for as_of, text in csv_texts(report).items()}
+
+
+def write_csv(reports_dir: Path, as_of: pd.Timestamp, text: str) -> Path:
+    """Write one report's CSV atomically (temp file + rename) under its ``csv_name``."""
     reports_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[pd.Timestamp, Path] = {}
-    for as_of, text in csv_texts(report).items():
-        path = reports_dir / csv_name(as_of)
-        tmp = path.with_suffix(".csv.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        paths[as_of] = path
-    return paths
+    path = reports_dir / csv_name(as_of)
+    tmp = path.with_suffix(".csv.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
 
 
 def summary(report: pd.DataFrame) -> dict[str, object]:

@@ -1,8 +1,10 @@
 """Reports with outages from Postgres: compute, store report rows and outage lists in one transaction.
 
-The report assets go through ``compute_and_store``; the API and ``storeuptime run --extended`` read
-the stored rows back through ``extended_csv`` / ``outages_csv``, which format them exactly as
-``storeuptime report --extended`` / ``storeuptime outages`` do.
+The report assets compute in store shards (``services/report_shards.py``); ``compute_and_store`` is
+the unsharded write in one process, kept for ``benchmarks/bench_pipeline.py`` (the figures before
+shards). The API and ``storeuptime run --extended`` read the stored rows back through
+``extended_csv`` / ``outages_csv``, which format them exactly as ``storeuptime report --extended`` /
+``storeuptime outages`` do.
 """
 
 from __future__ import annotations
@@ -98,10 +100,12 @@ def outage_violation_mask(report: pd.DataFrame) -> np.ndarray:
     return bad
 
 
-def outage_invariant_violations(report: pd.DataFrame) -> pd.DataFrame:
-    """Rows where, in some window, the outages' business time misses the report's downtime (exact µs)."""
+def outage_invariant_violations(report: pd.DataFrame, per_as_of: int = 10) -> pd.DataFrame:
+    """Rows where, in some window, the outages' business time misses the report's downtime (exact µs):
+    the first ``per_as_of`` of each as-of, with ``rows`` = how many break it in the whole frame."""
     bad = outage_violation_mask(report)
-    sample = report.loc[bad, ["as_of", "store_id", *EXACT_COLUMNS]].head(10).copy()
+    sample = report.loc[bad, ["as_of", "store_id", *EXACT_COLUMNS]]
+    sample = sample.groupby("as_of", sort=False).head(per_as_of).copy()
     for name, unit in _UNITS.items():
         for kind in ("outage_time", "downtime"):
             column = f"{kind}_last_{name}_us"

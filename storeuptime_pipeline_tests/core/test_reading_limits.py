@@ -30,6 +30,7 @@ from storeuptime_pipeline.core.limits import (
 from storeuptime_pipeline.core.reasons import RejectReason
 from storeuptime_pipeline.core.rules import parse_timestamps, timestamp_out_of_range
 from storeuptime_pipeline.db.session import get_engine
+from storeuptime_pipeline.db.staging import ensure_stores
 from storeuptime_pipeline.definitions import resources
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.report import REPORT_ASSETS
@@ -220,7 +221,7 @@ def test_a_poll_loaded_before_the_limits_is_ignored_by_the_reports_which_say_so(
                 "('77', '1999-06-01 00:00:00+00', true)"
             )
         )
-        conn.execute(text("INSERT INTO stores (store_id) VALUES ('77') ON CONFLICT DO NOTHING"))
+        ensure_stores(conn, ["77"])
         newest = conn.execute(
             text("SELECT max(timestamp_utc) FROM store_status WHERE timestamp_utc < '3000-01-01'")
         ).scalar_one()
@@ -262,7 +263,7 @@ def test_a_database_holding_only_polls_outside_the_limits_says_so(
     legacy_partitions, engine, database_url, landing, tmp_path
 ) -> None:
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO stores (store_id) VALUES ('1')"))
+        ensure_stores(conn, ["1"])
         _legacy_partitions(conn)
         conn.execute(
             text(

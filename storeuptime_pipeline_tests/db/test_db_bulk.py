@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from storeuptime_pipeline.core.report import FIGURE_COLUMNS, Timeline
+from storeuptime_pipeline.core.shards import store_hash
 from storeuptime_pipeline.db import file_records, poll_load, queries, reads, reference_load, report_rows
 from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, metadata
 
@@ -106,7 +107,8 @@ def test_first_load_then_reload_is_identical_and_changes_nothing(db_conn: Connec
     db_conn.commit()
     assert snapshot(db_conn) == first
     assert {r[0] for r in first["stores"]} == {ZERO_STORE, HEX_STORE, UUID_STORE}
-    assert all(r[1:] == (None, DEFAULT_TIMEZONE, True) for r in first["stores"])
+    assert all(r[1:4] == (None, DEFAULT_TIMEZONE, True) for r in first["stores"])
+    assert [r[4] for r in first["stores"]] == store_hash([r[0] for r in first["stores"]]).tolist()
     with pytest.raises(IntegrityError):
         db_conn.execute(
             text("INSERT INTO store_status VALUES (:s, :t, true)"), {"s": ZERO_STORE, "t": T0.to_pydatetime()}

@@ -108,6 +108,13 @@ def _seed(engine: Engine) -> None:
             )
 
 
+def _added_later(diff: tuple) -> bool:
+    """A schema difference that a revision after 0004 accounts for (0005: shard hash, stage tables)."""
+    if diff[0] == "add_table":
+        return diff[1].name in {"report_stage", "outage_stage"}
+    return diff[0] == "add_column" and diff[2] == "stores" and diff[3].name == "shard_hash"
+
+
 def test_upgrade_keeps_every_poll_in_weekly_partitions_and_downgrade_restores_the_plain_table(
     empty_url: str,
 ) -> None:
@@ -149,7 +156,8 @@ def test_upgrade_keeps_every_poll_in_weekly_partitions_and_downgrade_restores_th
                     "compare_server_default": True,
                 },
             )
-            assert compare_metadata(context, metadata) == []
+            # The models are at head: what later revisions add (0005_store_shards) is not here yet.
+            assert [d for d in compare_metadata(context, metadata) if not _added_later(d)] == []
         assert _partition_indexes(engine) == {
             name: {f"pk_{name}", f"ix_{name}_timestamp_utc"} for name in weeks
         }

@@ -8,8 +8,9 @@ worker, the steps of one run ran on both workers, and the database and the repor
 in-process run's. Skipped, with the reason, when no Redis answers. Helpers:
 storeuptime_pipeline_tests/celery_workers.py.
 
-To add a job (the sharded report, once its shards are steps): add a ``_Job`` to ``JOBS`` (and its
-name to the coordinator there); the tests run it both ways and compare.
+To add a job: add a ``_Job`` to ``JOBS`` (and its name to the coordinator there); the tests run it
+both ways and compare. The backfill runs in 4 store shards on the Celery side (plan, 4 shard steps,
+publish) and unsharded in process: the comparison is also sharded == unsharded.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from storeuptime_pipeline_tests.celery_workers import (
 #: The last 24 hourly partitions of the generated data set (its latest poll is 2023-01-25 18:13 UTC).
 BACKFILL = ("2023-01-24-18:00", "2023-01-25-17:00")
 WORKER_NAMES = ("hf-w1", "hf-w2")
+#: The Celery side's report runs in 4 store shards, the in-process reference in 1 (auto, small data).
+CELERY_SHARDS = "4"
 _TABLES = {  # table: sort columns (row order is not part of the result)
     "stores": ["store_id"],
     "business_hours": ["store_id", "day_of_week", "start_local", "end_local"],
@@ -64,7 +67,8 @@ class _Job:
 
 JOBS = (
     _Job("ingest", (), min_steps=3),  # store_status, business_hours, store_timezones: independent steps
-    _Job("backfill", BACKFILL, min_steps=1),  # one step until the report is split into shards
+    # plan, 4 shard steps (the parallel ones), publish
+    _Job("backfill", BACKFILL, min_steps=6),
 )
 
 
@@ -129,7 +133,8 @@ def celery_side(
     workdir = tmp_path_factory.mktemp("celery")
     with temporary_database(admin_url, prefix="storeuptime_celery_") as url:
         migrate.upgrade(url)
-        env = environment(url, workdir, landing, redis_db)
+        # The planning step (on a worker) reads the shard count: the workers need it in their environment.
+        env = {**environment(url, workdir, landing, redis_db), "STOREUPTIME_REPORT_SHARDS": CELERY_SHARDS}
         with celery_workers(env, WORKER_NAMES, workdir / "workers.log") as workers:
             runs = {job.name: coordinate(env, job.name, *job.args) for job in JOBS}
             print(f"\n{len(WORKER_NAMES)} workers answered after {workers.start_seconds:.2f} s")
@@ -153,9 +158,15 @@ def test_every_step_ran_in_a_celery_worker_and_the_steps_of_a_run_on_both(celery
         assert len(steps) >= job.min_steps, (job.name, steps)
         assert set(steps.values()) <= set(workers.names), (job.name, steps, workers.names)
         assert run["executor_event"], f"{job.name}: no 'worker answers' event from the executor"
-    ingest_steps = celery_side["runs"]["ingest"]["step_workers"]
-    assert set(ingest_steps.values()) == set(workers.names), (
-        f"the ingest run's steps did not spread over both workers: {ingest_steps}\n{workers.tail()}"
+    for job in JOBS:
+        steps = celery_side["runs"][job.name]["step_workers"]
+        assert set(steps.values()) == set(workers.names), (
+            f"the {job.name} run's steps did not spread over both workers: {steps}\n{workers.tail()}"
+        )
+    shard_steps = {k: v for k, v in celery_side["runs"]["backfill"]["step_workers"].items() if "_shard[" in k}
+    assert len(shard_steps) == int(CELERY_SHARDS), shard_steps
+    assert set(shard_steps.values()) == set(workers.names), (
+        f"the shards ran on one worker only: {shard_steps}"
     )
 
 
@@ -198,6 +209,7 @@ def test_runs_the_daemon_launches_send_their_steps_to_the_workers(
             settings.EXECUTOR_ENV: "celery",
             settings.CELERY_BROKER_ENV: broker,
             settings.CELERY_BACKEND_ENV: broker,
+            settings.REPORT_SHARDS_ENV: CELERY_SHARDS,
         }
         with (
             dagster_stack(url, tmp_path / "stack", extra_env=celery_env) as stack,
@@ -217,7 +229,9 @@ def test_runs_the_daemon_launches_send_their_steps_to_the_workers(
             backfill = stack.wait_for(backfill_run, "the backfill's run", timeout=240)
             steps, checked = worker_events(instance, backfill.run_id)
             assert checked, "the backfill's run did not check for a worker: not the Celery executor?"
-            assert set(steps) >= {"uptime_report"}, steps
+            assert {"uptime_report.uptime_report_plan", "uptime_report.uptime_report_publish"} <= set(
+                steps
+            ), steps
             assert set(steps.values()) <= set(workers.names), steps
             # The run worker, not a Celery task, coordinated: a subprocess of the code server.
             assert backfill.tags.get("storeuptime/worker_host"), backfill.tags

@@ -120,7 +120,8 @@ def test_a_range_run_stores_every_hour_and_a_rerun_replaces_them(loaded: dict) -
 def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
     loaded: dict, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    """The outage list is COPYed before the report rows: a failure at the end must undo it too."""
+    """The outage list is moved in before the report rows: a failure at the end of the publish must
+    undo it too."""
     which = {"partition_key": "2023-01-25-03:00"} if kind == "partition" else {"tags": RANGE}
     _run(loaded, **which)
     as_of = pd.Timestamp("2023-01-25 04:00" if kind == "partition" else "2023-01-24 04:00", tz="UTC")
@@ -132,9 +133,8 @@ def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(
-        "storeuptime_pipeline.services.reporting_outages.report_rows.replace_report_rows", broken
-    )
+    # The publish transaction's last statement: both lists are replaced by then, and must be undone.
+    monkeypatch.setattr("storeuptime_pipeline.db.report_stage.clear_run", broken)
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             ALL,

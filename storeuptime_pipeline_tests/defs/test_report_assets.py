@@ -133,3 +133,48 @@ def test_on_demand_report_is_as_of_the_latest_poll(loaded: dict) -> None:
     with loaded["engine"].connect() as conn:
         row = conn.execute(text("SELECT status, as_of FROM report_runs WHERE report_id = 'abc123'")).one()
     assert row.status == "complete" and pd.Timestamp(row.as_of) == latest
+
+
+def test_a_range_in_1_3_or_7_shards_stores_the_same_rows_and_writes_the_same_files(
+    loaded: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STOREUPTIME_REPORT_SHARDS changes the steps (plan, N shard steps, publish), never the result:
+    rows, outage lists, CSV bytes and each hour's metadata and check results are the same."""
+    tags = {
+        "dagster/asset_partition_range_start": "2023-01-25-06:00",
+        "dagster/asset_partition_range_end": "2023-01-25-08:00",
+    }
+    as_ofs = [t.to_pydatetime() for t in pd.date_range("2023-01-25 07:00", periods=3, freq="h", tz="UTC")]
+    seen = {}
+    for shards in (1, 3, 7):
+        monkeypatch.setenv("STOREUPTIME_REPORT_SHARDS", str(shards))
+        result = _run(loaded, tags=tags)
+        steps = {e.step_key for e in result.all_events if e.step_key}
+        assert len([s for s in steps if "uptime_report_shard[" in s]) == shards, steps
+        with loaded["engine"].connect() as conn:
+            rows = pd.read_sql_query(
+                text("SELECT * FROM uptime_report WHERE as_of = ANY(:a) ORDER BY as_of, store_id"),
+                conn,
+                params={"a": as_ofs},
+            )
+            outages = pd.read_sql_query(
+                text("SELECT * FROM outages WHERE as_of = ANY(:a) ORDER BY as_of, store_id, start_utc"),
+                conn,
+                params={"a": as_ofs},
+            )
+        files = {t: (loaded["reports"] / csv_name(pd.Timestamp(t))).read_bytes() for t in as_ofs}
+        meta = {
+            m.partition: {k: v for k, v in m.metadata.items() if not k.startswith("run_")}
+            for m in result.asset_materializations_for_node("uptime_report")
+        }
+        checks = sorted((e.partition, e.check_name, e.passed) for e in result.get_asset_check_evaluations())
+        assert len(meta) == 3 and len(checks) == 9 and all(passed for *_, passed in checks)
+        seen[shards] = (rows, outages, files, meta, checks)
+    rows, outages, files, meta, checks = seen[1]
+    assert len(rows) > 300 and len(outages) > 0
+    for shards in (3, 7):
+        pd.testing.assert_frame_equal(seen[shards][0], rows)
+        pd.testing.assert_frame_equal(seen[shards][1], outages)
+        assert seen[shards][2] == files
+        assert seen[shards][3] == meta
+        assert seen[shards][4] == checks

@@ -122,6 +122,7 @@ TABLES: dict[str, tuple[str, TableSchema]] = {
                 "bool",
                 "true = America/Chicago because the given one was missing/invalid",
             ),
+            ("shard_hash", "int", "store_hash(store_id): the store's shard is shard_hash % N"),
         ),
     ),
     "uptime_report": ("public.uptime_report", _columns(*_REPORT_COLUMNS)),

@@ -1,8 +1,11 @@
-"""The uptime report assets: one hourly-partitioned report and the on-demand report "as of now"."""
+"""The uptime report assets: one hourly-partitioned report (computed in store shards) and the on-demand
+report "as of now"."""
 
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -11,15 +14,25 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
+    AssetKey,
     AssetRecordsFilter,
     BackfillPolicy,
     Config,
+    DynamicOut,
+    DynamicOutput,
     Failure,
+    In,
     MaterializeResult,
     MetadataValue,
+    Nothing,
+    OpExecutionContext,
+    Out,
     Output,
     PartitionsDefinition,
     asset,
+    graph_asset,
+    op,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
@@ -44,19 +57,19 @@ from storeuptime_pipeline.services.report_checks import (
     INVARIANT_CHECK,
     OUTAGE_CHECK,
     CheckOutcome,
-    report_check_outcomes,
 )
-from storeuptime_pipeline.services.reporting import (
-    NoPollsError,
-    default_as_of,
-    hourly_figures,
-    polls_outside_limits,
-    summary,
-    worst_stores,
-    worst_stores_by_as_of,
-    write_csvs,
+from storeuptime_pipeline.services.report_shards import (
+    HourResult,
+    Published,
+    Shard,
+    ShardOutcome,
+    clear_stale_stage,
+    plan_shards,
+    publish,
+    report_in_process,
+    run_shard,
 )
-from storeuptime_pipeline.services.reporting_outages import compute_and_store, most_outages
+from storeuptime_pipeline.services.reporting import NoPollsError, default_as_of, polls_outside_limits
 
 # Single-run backfills are the point of this asset; the parameter is marked beta upstream.
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
@@ -95,7 +108,7 @@ def _check_metadata(outcome: CheckOutcome) -> dict[str, object]:
     return {k: frame_table(v) if isinstance(v, pd.DataFrame) else v for k, v in outcome.metadata.items()}
 
 
-def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[AssetCheckResult]:
+def _checks(asset_name: str, hour: HourResult) -> list[AssetCheckResult]:
     """Check results of an unpartitioned report (one as-of)."""
     return [
         AssetCheckResult(
@@ -105,25 +118,22 @@ def _checks(asset_name: str, engine: Engine, report: pd.DataFrame) -> list[Asset
             severity=AssetCheckSeverity.ERROR,
             metadata=_check_metadata(o),
         )
-        for outcomes in report_check_outcomes(engine, report).values()
-        for o in outcomes
+        for o in hour.checks
     ]
 
 
-def _metadata(report: pd.DataFrame, paths: dict[pd.Timestamp, object], seconds: float) -> dict[str, object]:
+def _metadata(hour: HourResult, seconds: float) -> dict[str, object]:
     """Metadata of a one-report materialization (the on-demand report)."""
-    latest = report["as_of"].max()
-    figures = hourly_figures(report).loc[latest]
     meta: dict[str, object] = {
-        "as_of": MetadataValue.timestamp(latest),
-        "dagster/row_count": len(report),
+        "as_of": MetadataValue.timestamp(hour.as_of),
+        "dagster/row_count": hour.rows,
         "seconds": round(seconds, 3),
-        "csv_path": MetadataValue.path(str(paths[latest])),
-        **{name: _number(value) for name, value in figures.items()},
-        "worst_stores_last_week": report_table(worst_stores(report)),
-        "most_outages_last_week": report_table(most_outages(report)),
+        "csv_path": MetadataValue.path(str(hour.csv_path)),
+        **{name: _number(value) for name, value in hour.figures.items()},
+        "worst_stores_last_week": report_table(hour.worst_stores),
+        "most_outages_last_week": report_table(hour.most_outages),
     }
-    meta.update(summary(report))
+    meta.update(hour.summary)
     return meta
 
 
@@ -132,51 +142,45 @@ def _number(value: object) -> int | float:
     return value if isinstance(value, int) else float(value)
 
 
-def partition_metadata(
-    report: pd.DataFrame, figures: pd.DataFrame, paths: dict[pd.Timestamp, object], table_rows: int
-) -> dict[str, dict[str, object]]:
-    """Each hour's own materialization metadata, keyed by partition: what the partitions page shows.
+def hour_metadata(hour: HourResult, table_rows: int) -> dict[str, object]:
+    """One hour's own materialization metadata: what the partitions page shows for that partition.
 
-    Numbers only where a plot over partitions makes sense (``figures`` = ``hourly_figures(report)``);
-    the worst stores as a table with units.
+    Numbers only where a plot over partitions makes sense (``hourly_figures``); the worst stores
+    and the most outages as tables with units.
     """
-    worst = worst_stores_by_as_of(report)
-    rows_of = report.groupby("as_of").indices  # positions per hour: no repeated filtering of the frame
-    out: dict[str, dict[str, object]] = {}
-    for as_of, row in figures.iterrows():
-        stores = int(row["stores_reported"])
-        out[partition_of_as_of(as_of)] = {
-            "as_of": MetadataValue.timestamp(as_of),
-            "dagster/partition_row_count": stores,
-            "dagster/row_count": table_rows,
-            **{name: _number(value) for name, value in row.items()},
-            "csv_path": MetadataValue.path(str(paths[as_of])),
-            "worst_stores_last_week": report_table(worst[as_of]),
-            "most_outages_last_week": report_table(most_outages(report.iloc[rows_of[as_of]])),
-        }
-    return out
+    return {
+        "as_of": MetadataValue.timestamp(hour.as_of),
+        "dagster/partition_row_count": hour.rows,
+        "dagster/row_count": table_rows,
+        **{name: _number(value) for name, value in hour.figures.items()},
+        "csv_path": MetadataValue.path(str(hour.csv_path)),
+        "worst_stores_last_week": report_table(hour.worst_stores),
+        "most_outages_last_week": report_table(hour.most_outages),
+    }
 
 
-def build_and_store(engine: Engine, reports_dir, as_ofs: list[pd.Timestamp]) -> tuple[pd.DataFrame, dict]:
-    """Compute the reports of these instants from Postgres, replace their rows, write their CSVs."""
-    report = compute_and_store(engine, as_ofs)  # report rows and outage lists, one transaction
-    return report, write_csvs(reports_dir, report)
+def build_and_store(
+    engine: Engine, reports_dir, as_ofs: list[pd.Timestamp], shards: int | None = None
+) -> tuple[Published, dict[pd.Timestamp, Path]]:
+    """Compute the reports of these instants from Postgres in shards (in this process), publish their
+    rows in one transaction and write their CSVs (hour by hour, from the stored rows)."""
+    published = report_in_process(engine, reports_dir, as_ofs, shards)
+    return published, published.paths
 
 
-def _partition_check_evaluations(
-    context: AssetExecutionContext, engine: Engine, report: pd.DataFrame
+def _check_evaluations(
+    context: AssetExecutionContext, published: Published
 ) -> Iterator[AssetCheckEvaluation | Output]:
     """One evaluation per check and hour, each tied to that hour's materialization.
 
     ``AssetCheckResult`` has no partition field, and in a range run Dagster gives it none, so the
     evaluations are built here with their partition (the checks' specs are partitioned, so the run
-    planned one execution per check and hour and these complete them).
+    planned one execution per check and hour and these complete them). Then the check outputs
+    (Nothing) that the graph maps to the asset's checks.
     """
-    selected = {key.name: key for key in context.selected_asset_check_keys}
-    outcomes = report_check_outcomes(engine, report)
-    keys = [partition_of_as_of(as_of) for as_of in outcomes]
+    keys = [partition_of_as_of(hour.as_of) for hour in published.hours]
     records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=keys), limit=len(keys)
+        AssetRecordsFilter(asset_key=REPORT_KEY, asset_partitions=keys), limit=len(keys)
     ).records
     target = {}
     for record in records:  # newest first: this run's materializations
@@ -186,24 +190,21 @@ def _partition_check_evaluations(
                 storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
             ),
         )
-    specs = {spec.name: spec for spec in context.assets_def.check_specs}
-    for as_of, partition_outcomes in outcomes.items():
-        partition = partition_of_as_of(as_of)
-        for o in partition_outcomes:
-            if o.name not in selected:
-                continue
+    for hour in published.hours:
+        partition = partition_of_as_of(hour.as_of)
+        for o in hour.checks:
             yield AssetCheckEvaluation(
-                asset_key=context.asset_key,
+                asset_key=REPORT_KEY,
                 check_name=o.name,
                 passed=o.passed,
                 metadata=_check_metadata(o),
                 target_materialization_data=target.get(partition),
                 severity=AssetCheckSeverity.ERROR,
-                blocking=specs[o.name].blocking,
+                blocking=_SPECS[o.name].blocking,
                 partition=partition,
             )
-    for key in selected.values():
-        yield Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+    for output_name in _CHECK_OUTPUTS:
+        yield Output(None, output_name=output_name)
 
 
 def _say_ignored_polls(context: AssetExecutionContext, engine: Engine, meta: dict[str, object]) -> None:
@@ -217,53 +218,141 @@ def _say_ignored_polls(context: AssetExecutionContext, engine: Engine, meta: dic
         )
 
 
-@asset(
+# --- the hourly report: a graph of plan -> one step per store shard -> publish ---
+
+REPORT_KEY = AssetKey("uptime_report")
+#: The IO manager of the values between the report's steps (defs/resources.py ReportStepsIOManager).
+REPORT_STEPS_IO = "report_steps_io"
+_SPECS = {spec.name: spec for spec in _check_specs("uptime_report", hourly_partitions)}
+#: The graph's output of each check (Dagster names them after the spec); the publish op has the same.
+_CHECK_OUTPUTS = [spec.get_python_identifier() for spec in _SPECS.values()]
+
+
+def _as_ofs(context: OpExecutionContext) -> list[pd.Timestamp]:
+    window = context.partition_time_window
+    return as_ofs_of_window(window.start, window.end)
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """What the planning step hands each shard step: the run's stage token and the shard."""
+
+    token: str
+    shard: Shard
+
+
+@op(
+    ins={asset.key.path[-1]: In(Nothing) for asset in INGEST_ASSETS},
+    out=DynamicOut(io_manager_key=REPORT_STEPS_IO),
+    description="Decide the number of store shards (STOREUPTIME_REPORT_SHARDS, default auto) and fan out.",
+)
+def uptime_report_plan(context: OpExecutionContext, database: DatabaseResource) -> Iterator[DynamicOutput]:
+    as_ofs = _as_ofs(context)
+    engine = database.engine()
+    try:
+        shards = plan_shards(engine, as_ofs)
+    except ValueError as exc:  # a bad STOREUPTIME_REPORT_SHARDS: one line, no trace
+        raise Failure(description=str(exc)) from None
+    stale = clear_stale_stage(engine)
+    context.log.info(
+        f"computing {len(as_ofs)} hourly report(s), as of {as_ofs[0]} .. {as_ofs[-1]}, in {shards} store shard(s)"
+        + (f"; dropped {stale:,} stage rows of runs that never published" if stale else "")
+    )
+    for i in range(shards):
+        yield DynamicOutput(ShardTask(context.run_id, Shard(i, shards)), mapping_key=f"shard_{i}_of_{shards}")
+
+
+@op(
+    out=Out(io_manager_key=REPORT_STEPS_IO),
+    description="Compute one store shard's reports and outage lists and stage them in Postgres.",
+)
+def uptime_report_shard(
+    context: OpExecutionContext, database: DatabaseResource, task: ShardTask
+) -> tuple[str, ShardOutcome]:
+    started = time.perf_counter()
+    outcome = run_shard(database.engine(), _as_ofs(context), task.shard, task.token)
+    context.log.info(
+        f"shard {task.shard.index} of {task.shard.count}: {int(outcome.rows.sum()):,} rows staged"
+        f" in {time.perf_counter() - started:.1f} s"
+    )
+    return task.token, outcome
+
+
+@op(
+    out={"result": Out(Nothing), **{name: Out(Nothing) for name in _CHECK_OUTPUTS}},
+    description="Publish every shard's rows in one transaction, then each hour's CSV, metadata and checks.",
+)
+def uptime_report_publish(
+    context: AssetExecutionContext,  # an op of a graph-backed asset may have it: add_asset_metadata(partition_key=)
+    database: DatabaseResource,
+    reports: ReportsFolderResource,
+    staged: list[tuple[str, ShardOutcome]],
+) -> Iterator[AssetCheckEvaluation | Output]:
+    started = time.perf_counter()
+    engine = database.engine()
+    as_ofs = _as_ofs(context)
+    tokens = {token for token, _ in staged}
+    if len(tokens) != 1:
+        raise Failure(
+            description=f"the shards of one run staged under {len(tokens)} tokens: {sorted(tokens)}"
+        )
+    outcomes = [outcome for _, outcome in staged]
+    shards = outcomes[0].shard.count if outcomes else 0
+    try:
+        published = publish(engine, reports.folder(), as_ofs, tokens.pop(), outcomes, shards)
+    except NoPollsError as exc:
+        raise Failure(description=str(exc)) from None
+    with engine.connect() as conn:
+        table_rows = queries.table_row_count(conn, "uptime_report")
+    for hour in published.hours:
+        context.add_asset_metadata(
+            hour_metadata(hour, table_rows), partition_key=partition_of_as_of(hour.as_of)
+        )
+    seconds = time.perf_counter() - started
+    stores = [h.figures["stores_reported"] for h in published.hours]
+    down = [h.figures["stores_with_downtime_last_hour"] for h in published.hours]
+    context.log.info(
+        f"{published.rows:,} rows for {len(published.hours)} report(s) from {shards} shard(s), published in"
+        f" {seconds:.1f} s; per hour: {min(stores):,}-{max(stores):,} stores, {min(down):,}-{max(down):,}"
+        f" with downtime in the last hour; CSVs in {reports.folder()}"
+    )
+    # Range-wide figures: the same on every hour's event of this run, named so they are not read as the hour's.
+    run_meta: dict[str, object] = {
+        "run_reports": len(published.hours),
+        "run_seconds": round(seconds, 3),
+        "run_shards": shards,
+    }
+    _say_ignored_polls(context, engine, run_meta)
+    yield Output(None, output_name="result", metadata=run_meta)
+    yield from _check_evaluations(context, published)
+
+
+@graph_asset(
+    ins={asset.key.path[-1]: AssetIn(key=asset.key, dagster_type=Nothing) for asset in INGEST_ASSETS},
     partitions_def=hourly_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    deps=INGEST_ASSETS,
     group_name="report",
-    check_specs=_check_specs("uptime_report", hourly_partitions),
+    check_specs=list(_SPECS.values()),
     kinds={"postgres", "csv"},
     owners=OWNERS,
     tags={"domain": "uptime", "layer": "report"},
     metadata=table_definition_metadata("uptime_report"),
 )
-def uptime_report(
-    context: AssetExecutionContext, database: DatabaseResource, reports: ReportsFolderResource
-) -> Iterator[MaterializeResult | AssetCheckEvaluation | Output]:
+def uptime_report(store_status, business_hours, store_timezones) -> dict[str, object]:
     """Uptime and downtime within business hours, as of the end of each hourly partition.
 
-    A range run (a backfill) computes all its hours in one pass and replaces their rows in one
-    transaction, so re-runs and overlapping backfills are safe. It still records every hour as that
-    hour's own materialization (as_of, row counts, figures, CSV path) with that hour's check results,
-    so the partitions page and plots by partition tell each hour's truth; the run logs the summary.
+    Computed in store shards: a planning step decides their number, one step per shard computes and
+    stages its rows (in parallel on Celery workers with STOREUPTIME_EXECUTOR=celery), and a publish
+    step replaces the hours' rows in one transaction, so re-runs and overlapping backfills are safe
+    and a reader never sees an hour half old, half new. A range run (a backfill) is one run that
+    still records every hour as that hour's own materialization (as_of, row counts, figures, CSV
+    path) with that hour's check results, so the partitions page tells each hour's truth.
     """
-    window = context.partition_time_window
-    as_ofs = as_ofs_of_window(window.start, window.end)
-    context.log.info(f"computing {len(as_ofs)} hourly report(s), as of {as_ofs[0]} .. {as_ofs[-1]}")
-    started = time.perf_counter()
-    engine = database.engine()
-    try:
-        report, paths = build_and_store(engine, reports.folder(), as_ofs)
-    except NoPollsError as exc:
-        raise Failure(description=str(exc)) from None
-    with engine.connect() as conn:
-        table_rows = queries.table_row_count(conn, "uptime_report")
-    figures = hourly_figures(report)
-    for partition, meta in partition_metadata(report, figures, paths, table_rows).items():
-        context.add_asset_metadata(meta, partition_key=partition)
-    seconds = time.perf_counter() - started
-    context.log.info(
-        f"{len(report):,} rows for {len(paths)} report(s) in {seconds:.1f} s; per hour: "
-        f"{figures['stores_reported'].min():,}-{figures['stores_reported'].max():,} stores, "
-        f"{figures['stores_with_downtime_last_hour'].min():,}-{figures['stores_with_downtime_last_hour'].max():,}"
-        f" with downtime in the last hour; CSVs in {reports.folder()}"
+    tasks = uptime_report_plan(
+        store_status=store_status, business_hours=business_hours, store_timezones=store_timezones
     )
-    # Range-wide figures: the same on every hour's event of this run, named so they are not read as the hour's.
-    run_meta: dict[str, object] = {"run_reports": len(paths), "run_seconds": round(seconds, 3)}
-    _say_ignored_polls(context, engine, run_meta)
-    yield MaterializeResult(metadata=run_meta)
-    yield from _partition_check_evaluations(context, engine, report)
+    outputs = uptime_report_publish(staged=tasks.map(uptime_report_shard).collect())
+    return {"result": outputs[0], **{name: getattr(outputs, name) for name in _CHECK_OUTPUTS}}
 
 
 class OnDemandReportConfig(Config):
@@ -300,17 +389,19 @@ def on_demand_report(
                     "ingest a status file with current polls"
                 )
             raise NoPollsError("no polls in the database yet: ingest a status file first")
-        report, paths = build_and_store(engine, reports.folder(), [as_of])
+        published, paths = build_and_store(engine, reports.folder(), [as_of])
     except (NoPollsError, ValueError) as exc:
         record_report(engine, report_id, context.run.run_id, status="failed", error=str(exc))
         raise Failure(description=str(exc)) from None
     record_report(
         engine, report_id, context.run.run_id, status="complete", as_of=as_of, csv_path=str(paths[as_of])
     )
-    meta = _metadata(report, paths, time.perf_counter() - started)
+    (hour,) = published.hours
+    meta = _metadata(hour, time.perf_counter() - started)
     meta["report_id"] = report_id
+    meta["shards"] = published.shards
     _say_ignored_polls(context, engine, meta)
-    return MaterializeResult(metadata=meta, check_results=_checks("on_demand_report", engine, report))
+    return MaterializeResult(metadata=meta, check_results=_checks("on_demand_report", hour))
 
 
 REPORT_ASSETS = [uptime_report, on_demand_report]

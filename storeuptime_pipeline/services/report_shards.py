@@ -1,0 +1,219 @@
+"""Reports computed in store shards: plan, one step per shard, and one publish step.
+
+A shard is the stores with ``store_hash(store_id) % N = i`` (``core.shards``, ``stores.shard_hash``).
+Each shard reads only its stores' polls, hours and timezones (``db.reads`` with a ``Shard``), runs
+the unchanged engine on them and stages its rows (``db.report_stage``), so a shard's peak memory is
+its share of the fleet. The engine's result for a store depends on that store's rows only, so the
+union of the shards' rows is the unsharded report, row for row.
+
+:func:`publish` makes the rows visible in one transaction, then writes each hour's CSV and figures
+from the stored rows, one hour at a time (the formatters are the ones ``storeuptime report`` uses,
+so the files are byte-identical to an unsharded run's). The Dagster report asset runs
+:func:`plan_shards` / :func:`run_shard` / :func:`publish` as separate steps (parallel on Celery
+workers); in-process callers use :func:`report_in_process`, which runs the same functions in turn.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from storeuptime_pipeline import settings
+from storeuptime_pipeline.core.limits import to_utc
+from storeuptime_pipeline.core.outages import OUTAGE_SUMMARY_COLUMNS, reports_with_outages_for
+from storeuptime_pipeline.core.report import REPORT_COLUMNS
+from storeuptime_pipeline.db import queries, report_stage
+from storeuptime_pipeline.db.reads import Shard
+from storeuptime_pipeline.db.report_rows import read_report_rows
+from storeuptime_pipeline.fileio.report_csv import format_report_csv
+from storeuptime_pipeline.services.report_checks import (
+    CheckOutcome,
+    CheckParts,
+    check_parts,
+    combine_outcomes,
+    read_first_polls,
+)
+from storeuptime_pipeline.services.reporting import (
+    Inputs,
+    NoPollsError,
+    hourly_figures,
+    read_inputs,
+    read_window,
+    summary,
+    within_limits,
+    worst_stores,
+    write_csv,
+)
+from storeuptime_pipeline.services.reporting_outages import most_outages
+
+__all__ = ["HourResult", "Published", "Shard", "ShardOutcome", "plan_shards", "publish", "run_shard"]
+
+
+def plan_shards(engine: Engine, as_ofs: Sequence[object], shards: int | None = None) -> int:
+    """How many shards the reports of ``as_ofs`` get: ``shards``, else STOREUPTIME_REPORT_SHARDS, else
+    ``auto``: one per ~3M polls in the window they read (planner estimate), at least 1."""
+    wanted = shards if shards is not None else settings.report_shards()
+    if wanted is not None:
+        if wanted < 1:
+            raise ValueError(f"shards must be at least 1, not {wanted}")
+        return wanted
+    lo, hi = read_window(sorted(to_utc(a) for a in as_ofs))
+    with engine.connect() as conn:
+        polls = queries.estimated_polls_between(conn, lo, hi)
+    return max(1, math.ceil(polls / settings.POLLS_PER_AUTO_SHARD))
+
+
+def clear_stale_stage(engine: Engine) -> int:
+    """Drop stage rows left by runs that died before publishing (older than a day)."""
+    with engine.begin() as conn:
+        return report_stage.clear_stale(conn)
+
+
+@dataclass(frozen=True)
+class ShardOutcome:
+    """What a shard step hands to the publish step (small: rows stay in the stage table)."""
+
+    shard: Shard
+    rows: pd.Series  # report rows staged per as-of (int, indexed by as_of)
+    checks: CheckParts
+
+
+def run_shard(engine: Engine, as_ofs: Sequence[object], shard: Shard, token: str) -> ShardOutcome:
+    """Compute one shard's reports and outage lists of ``as_ofs`` and stage them under ``token``.
+
+    One transaction: an earlier attempt's stage rows of this shard are replaced, the outage list is
+    COPYed chunk by chunk as the engine produces it, then the report rows. Nothing published changes.
+    A shard without polls stages nothing (the publish step decides whether the run has any).
+    """
+    instants = sorted({to_utc(a) for a in as_ofs})
+    inputs = read_inputs(engine, instants, shard)
+    # Stored polls outside the time limits (loaded before they existed) are left out of every report.
+    inputs = Inputs(within_limits(inputs.polls), inputs.hours, inputs.timezones)
+    with engine.begin() as conn:
+        report_stage.clear_shard(conn, token, shard.index)
+        if len(inputs.polls) == 0:
+            empty = pd.Series(dtype="int64", index=pd.DatetimeIndex([], tz="UTC"))
+            return ShardOutcome(shard, empty, _no_check_parts())
+        result = reports_with_outages_for(
+            inputs.polls,
+            inputs.hours,
+            inputs.timezones,
+            instants,
+            with_business=True,
+            exact=True,
+            sink=lambda chunk: report_stage.stage_outages(conn, token, shard.index, chunk),
+        )
+        report = result.report
+        report_stage.stage_report(
+            conn, token, shard.index, report[["as_of", *REPORT_COLUMNS, *OUTAGE_SUMMARY_COLUMNS]]
+        )
+    rows = report.groupby("as_of").size()
+    return ShardOutcome(shard, rows, check_parts(report))
+
+
+def _no_check_parts() -> CheckParts:
+    empty = pd.DataFrame(
+        {"as_of": pd.Series(dtype="datetime64[us, UTC]"), "store_id": pd.Series(dtype=object)}
+    )
+    return CheckParts(empty, pd.Series(dtype="int64"), empty)
+
+
+@dataclass(frozen=True)
+class HourResult:
+    """One published report instant: its CSV and the figures its materialization shows."""
+
+    as_of: pd.Timestamp
+    rows: int
+    csv_path: Path
+    figures: dict[str, object]  # hourly_figures' row of this instant
+    summary: dict[str, object]  # reporting.summary of this instant
+    worst_stores: pd.DataFrame
+    most_outages: pd.DataFrame
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published report run: one :class:`HourResult` per instant that has rows, in as-of order."""
+
+    hours: list[HourResult]
+    rows: int
+    shards: int
+
+    @property
+    def paths(self) -> dict[pd.Timestamp, Path]:
+        return {h.as_of: h.csv_path for h in self.hours}
+
+
+def publish(
+    engine: Engine,
+    reports_dir: Path,
+    as_ofs: Sequence[object],
+    token: str,
+    outcomes: Sequence[ShardOutcome],
+    shards: int,
+) -> Published:
+    """Replace the published rows of ``as_ofs`` with the staged rows of every shard, in one transaction;
+    then, hour by hour from the stored rows, write each CSV and compute its figures and checks.
+
+    Refuses (and leaves the published rows alone) when a shard's outcome is missing, and raises
+    :class:`NoPollsError` when no shard had a poll at or before the last instant.
+    """
+    instants = sorted({to_utc(a) for a in as_ofs})
+    got = sorted(o.shard.index for o in outcomes)
+    if got != list(range(shards)) or any(o.shard.count != shards for o in outcomes):
+        raise ValueError(f"publish needs the outcomes of shards 0..{shards - 1} of {shards}, got {got}")
+    rows = pd.concat([o.rows for o in outcomes]).groupby(level=0).sum() if outcomes else pd.Series()
+    if int(rows.sum()) == 0:
+        with engine.begin() as conn:
+            report_stage.clear_run(conn, token)
+        raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
+    with engine.begin() as conn:
+        published = report_stage.publish_staged(conn, token, instants, int(rows.sum()))
+    checks = combine_outcomes([o.checks for o in outcomes], rows, read_first_polls(engine))
+    hours = []
+    with engine.connect() as conn:
+        for as_of in checks:  # the instants with rows, in order; one hour's rows in memory at a time
+            stored = read_report_rows(conn, as_of, with_outage_summary=True)
+            for name in OUTAGE_SUMMARY_COLUMNS[:3]:
+                stored[name] = stored[name].astype("int64")
+            path = write_csv(reports_dir, as_of, format_report_csv(stored))
+            figures = hourly_figures(stored).iloc[0].to_dict()
+            hours.append(
+                HourResult(
+                    as_of=as_of,
+                    rows=len(stored),
+                    csv_path=path,
+                    figures=figures,
+                    summary=summary(stored),
+                    worst_stores=worst_stores(stored),
+                    most_outages=most_outages(stored),
+                    checks=checks[as_of],
+                )
+            )
+    return Published(hours, published, shards)
+
+
+def report_in_process(
+    engine: Engine, reports_dir: Path, as_ofs: Sequence[object], shards: int | None = None
+) -> Published:
+    """Plan, every shard one after another, and publish, in this process (CLI, on-demand report).
+
+    The same functions as the asset's steps, so an in-process report equals a Celery-run one. A shard
+    that fails drops this run's stage rows and leaves the published rows as they were.
+    """
+    count = plan_shards(engine, as_ofs, shards)
+    token = f"inproc-{uuid.uuid4().hex}"
+    try:
+        outcomes = [run_shard(engine, as_ofs, Shard(i, count), token) for i in range(count)]
+        return publish(engine, reports_dir, as_ofs, token, outcomes, count)
+    except BaseException:
+        with engine.begin() as conn:
+            report_stage.clear_run(conn, token)
+        raise
