@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Final
 
 import pandas as pd
+from pandas.api.types import union_categoricals
 from sqlalchemy.engine import Connection
 
 from storeuptime_pipeline.core.limits import to_utc
@@ -51,7 +52,8 @@ def shard_filter(column: str, shard: Shard | None) -> tuple[str, dict[str, int]]
 
 # psycopg2 parameter style: COPY takes no bind parameters, so values are mogrified in (copyio).
 # {shard} is the shard predicate (shard_filter) or empty: one template for sharded and unsharded reads.
-_POLL_TYPES: Final = {"store_id": "str", "timestamp_utc": "utc_text", "is_active": "tf"}
+# store_id as a categorical: one Python string per store, not per poll (the engine uses its codes).
+_POLL_TYPES: Final = {"store_id": "category", "timestamp_utc": "utc_text", "is_active": "tf"}
 _POLLS_WINDOW: Final = """
     SELECT store_id, timestamp_utc AT TIME ZONE 'UTC', is_active
     FROM store_status
@@ -102,7 +104,11 @@ def read_polls_window(
     earlier = copy_out_frame(
         conn, _LAST_EARLIER_POLL.format(shard=where), {**params, **shard_params}, _POLL_TYPES
     )
-    return pd.concat([window, earlier], ignore_index=True)
+    # concat of two categoricals with different categories would fall back to one string per poll.
+    store_id = union_categoricals([window["store_id"], earlier["store_id"]])
+    both = pd.concat([window.drop(columns="store_id"), earlier.drop(columns="store_id")], ignore_index=True)
+    both.insert(0, "store_id", store_id)
+    return both
 
 
 def read_business_hours(conn: Connection, shard: Shard | None = None) -> pd.DataFrame:

@@ -454,8 +454,9 @@ def test_report_rows_replace_per_as_of(db_conn: Connection) -> None:
 
 
 def _by_store_time(frame: pd.DataFrame) -> pd.DataFrame:
-    """read_polls_window promises no order (the engine sorts): compare in (store, time) order."""
-    return frame.sort_values(["store_id", "timestamp_utc"], ignore_index=True)
+    """read_polls_window promises no order (the engine sorts): compare in (store, time) order, the
+    categorical store ids as the strings they stand for."""
+    return frame.astype({"store_id": str}).sort_values(["store_id", "timestamp_utc"], ignore_index=True)
 
 
 def test_read_polls_window_returns_the_window_plus_the_last_earlier_poll(db_conn: Connection) -> None:
@@ -473,12 +474,15 @@ def test_read_polls_window_returns_the_window_plus_the_last_earlier_poll(db_conn
     ]
     poll_load.upsert_polls(db_conn, polls_frame(rows))
     db_conn.commit()
-    got = _by_store_time(reads.read_polls_window(db_conn, start, end))
+    read = reads.read_polls_window(db_conn, start, end)
+    # One Python string per store, not per poll: the ids come back as a categorical of strings.
+    assert isinstance(read["store_id"].dtype, pd.CategoricalDtype)
+    assert pd.api.types.is_string_dtype(read["store_id"].cat.categories)
+    got = _by_store_time(read)
     expected = polls_frame([rows[1], rows[2], rows[3], rows[6], rows[7]])
     pd.testing.assert_frame_equal(got, expected)
     assert got["timestamp_utc"].dtype == "datetime64[us, UTC]"
     assert got["is_active"].dtype == bool
-    assert pd.api.types.is_string_dtype(got["store_id"])
 
     empty = reads.read_polls_window(db_conn, start - timedelta(days=400), start - timedelta(days=399))
     assert list(empty.columns) == list(poll_load.POLL_COLUMNS) and empty.empty
