@@ -35,8 +35,11 @@ lock-check:
 run: install
 	$(BIN)/storeuptime demo
 
+# The suite in TEST_WORKERS processes (pytest-xdist), whole files per process (module fixtures such as
+# a live Dagster stack are built once); TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # Other ports: STOREUPTIME_UI_PORT=3011 STOREUPTIME_API_PORT=8011 make dev (the API follows the UI port).
 # `make dev WORKERS=2`: also two Celery workers, and every run's steps go to them (STOREUPTIME_EXECUTOR=celery;
