@@ -13,9 +13,10 @@ How (``MonitoredRunLauncher`` in defs/run_launcher.py uses this for ``on_demand_
   ``dagster api execute_run`` would (``recon_job_from_origin``), opens the instance from the
   launcher's ``InstanceRef``, answers ``ready`` on its reply pipe (file descriptor FD) and waits for
   one line on stdin: the run id.
-* Before it accepts a run it checks that the run is the job it loaded (same origin), not yet started,
-  and that no source file it imported changed since (a spare must never run stale code: then it
-  refuses and the launcher starts the run the normal way). It tags the run with its host and pid
+* Before it accepts a run it checks that the run is the job it loaded (same origin and the same job
+  snapshot as the code server computed), not yet started, and that no source file it imported
+  changed since (a spare must never run stale code: then it refuses and the launcher starts the run
+  the normal way). It tags the run with its host and pid
   (the run monitor's health check reads them, so a killed warm worker fails its run), answers
   ``accepted`` and executes the run with Dagster's own run-worker body (the one ``dagster api
   execute_run`` uses: the "Started process" event, every run and step event, the exit event), under
@@ -319,19 +320,66 @@ def _code_root(origin: Any) -> Path:
     return Path(getattr(pointer, "python_file", ".")).resolve().parent
 
 
-def _refusal(run: DagsterRun | None, origin: Any, sources: Mapping[str, float]) -> str | None:
+def _refusal(
+    run: DagsterRun | None, origin: Any, snapshot_id: str, sources: Mapping[str, float]
+) -> str | None:
+    """Why this worker must not execute ``run`` (None: it may)."""
     from dagster import DagsterRunStatus
 
     if run is None:
         return "refused: no such run"
     if run.job_code_origin != origin:
         return "refused: the run is another job or code location than the one loaded"
+    if run.job_snapshot_id != snapshot_id:
+        return "refused: the run's job snapshot differs from the loaded job's (code or settings changed)"
     if run.status not in (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING):
         return f"refused: the run is {run.status.value}"
     changed = _changed(sources)
     if changed:
         return f"refused: {changed} changed since the worker loaded it"
     return None
+
+
+#: Modules a run of the job imports only once it executes (found by listing ``sys.modules`` after one).
+_RUN_TIME_MODULES = (
+    "dagster._core.execution.plan.active",
+    "dagster._core.executor.in_process",
+    "dagster._core.storage.local_compute_log_manager",
+    "dagster._core.system_config.composite_descent",
+    "pyarrow.pandas_compat",
+)
+#: Connections the warm worker's run and event storage keep open. Dagster's run workers open a new
+#: Postgres connection for every event they write (NullPool): about 60 per on-demand report, 0.5-1.8 s
+#: of its run on 2 cores. One process runs one run, so holding a few connections costs nothing later.
+_STORAGE_POOL_OVERFLOW = 4
+
+
+def _warm_up(instance: DagsterInstance) -> None:
+    """Work a run does before its first step, done ahead of time; nothing here decides a result.
+
+    Storage connections are pooled (see ``_STORAGE_POOL_OVERFLOW``; no statement timeout, as for
+    every run worker) and opened now; lazily imported modules are imported; the project database's
+    engine is created, its schema revision read and one connection pooled (only when the database URL
+    is set: an embedded server is never started from here). A failure is left for the run to meet.
+    """
+    import importlib
+
+    instance.optimize_for_webserver(
+        statement_timeout=0, pool_recycle=3600, max_overflow=_STORAGE_POOL_OVERFLOW
+    )
+    instance.get_runs(limit=1)
+    _ = instance.compute_log_manager
+    for name in _RUN_TIME_MODULES:
+        with suppress(ImportError):
+            importlib.import_module(name)
+    from storeuptime_pipeline.db import migrate
+    from storeuptime_pipeline.db.config import DATABASE_URL_ENV, normalize_url
+    from storeuptime_pipeline.db.session import get_engine
+
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        with suppress(Exception):
+            migrate.require_head(get_engine(normalize_url(url)))
 
 
 def main(argv: list[str]) -> int:
@@ -354,16 +402,16 @@ def main(argv: list[str]) -> int:
     origin = deserialize_value(setup["origin"], JobPythonOrigin)
     # What `dagster api execute_run` does first, done ahead of time: imports, definitions, the job.
     recon: ReconstructableJob = recon_job_from_origin(origin)
-    recon.get_definition()
-    sources = _imported_sources(_code_root(origin))
+    snapshot_id = recon.get_definition().get_job_snapshot_id()
     with DagsterInstance.from_ref(deserialize_value(setup["instance_ref"], InstanceRef)) as instance:
-        instance.get_runs(limit=1)  # connect the run storage now
+        _warm_up(instance)
+        sources = _imported_sources(_code_root(origin))
         replies.write("ready\n")
         run_id = sys.stdin.readline().strip()
         if not run_id:
             return 0  # the launcher went away
         run = instance.get_run_by_id(run_id)
-        refusal = _refusal(run, origin, sources)
+        refusal = _refusal(run, origin, snapshot_id, sources)
         if refusal is not None:
             replies.write(refusal + "\n")
             return 0

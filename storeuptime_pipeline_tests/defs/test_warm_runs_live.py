@@ -31,11 +31,7 @@ from storeuptime_pipeline.defs.warm_runs import WARM_WORKER_TAG
 from storeuptime_pipeline.generator.data import generate_dataset
 from storeuptime_pipeline.services.loading import load_files
 from storeuptime_pipeline_tests.dagster_server import DagsterStack, dagster_stack
-from storeuptime_pipeline_tests.defs.test_run_monitoring_live import (
-    monitored_instance_yaml,
-    waiting_for_store_status,
-    worker_pid,
-)
+from storeuptime_pipeline_tests.defs.test_run_monitoring_live import monitored_instance_yaml, worker_pid
 
 _TERMINATE = """
 mutation StoreuptimeTerminate($runId: String!) {
@@ -88,12 +84,17 @@ class Live:
         return spares
 
     def warm_run_held_in_step(self) -> tuple[DagsterRun, int]:
-        """Trigger while the caller holds the store_status lock: the warm run, waiting in its step, and its pid."""
+        """Trigger while the caller holds the store_status lock: the warm run, inside its step (which
+        waits for that lock: its first query reads store_status), and its worker's pid."""
         self.stack.wait_for(self.idle_spares, "a warm spare", timeout=90)
-        run = self.run_of(self.trigger())
-        self.stack.wait_for(lambda: waiting_for_store_status(self.engine, 1), "the run to wait", timeout=90)
-        run = self.instance.get_run_by_id(run.run_id)
-        assert run is not None and run.tags.get(WARM_WORKER_TAG), run and run.tags
+        run_id = self.run_of(self.trigger()).run_id
+
+        def in_step() -> DagsterRun | None:
+            run = self.instance.get_run_by_id(run_id)
+            steps = self.instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
+            return run if run is not None and run.tags.get(WARM_WORKER_TAG) and steps else None
+
+        run = self.stack.wait_for(in_step, "the warm run to enter its step", timeout=90)
         return run, int(run.tags[WORKER_PID_TAG])
 
 
@@ -166,7 +167,9 @@ def test_a_dead_spare_makes_the_launch_fall_back(live: Live) -> None:
     run = live.run_of(report_id)
     assert WARM_WORKER_TAG not in run.tags
     messages = [e.message or "" for e in live.instance.all_logs(run.run_id)]
-    assert any(re.search(rf"No warm run worker ready \(spare {spare.pid} exited with -9\)", m) for m in messages), messages
+    assert any(
+        re.search(rf"No warm run worker ready \(spare {spare.pid} exited with -9\)", m) for m in messages
+    ), messages
 
 
 def test_a_warm_run_is_cancelled_from_the_webserver(live: Live) -> None:
