@@ -122,6 +122,23 @@ class Spare:
         _reap(self.process)
 
 
+def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare) -> None:
+    """Make sure a spare that failed to take ``run`` can never execute it, nor speak for its health.
+
+    It is killed; if it had tagged the run already (it accepted, but its answer came too late), its
+    tags are blanked, so that the health check and ``terminate`` follow the run's normal worker.
+    """
+    from storeuptime_pipeline.defs.run_launcher import WORKER_PID_TAG
+
+    if spare.process.poll() is None:
+        spare.process.kill()
+        with suppress(subprocess.TimeoutExpired):
+            spare.process.wait(timeout=10)
+    current = instance.get_run_by_id(run.run_id)
+    if current is not None and current.tags.get(WARM_WORKER_TAG) == str(spare.process.pid):
+        instance.add_run_tags(run.run_id, {WARM_WORKER_TAG: "", WORKER_PID_TAG: ""})
+
+
 def _reap(process: subprocess.Popen) -> None:
     """Wait for the process in the background: a finished warm worker must not stay a zombie."""
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
@@ -173,8 +190,7 @@ class WarmPool:
                     f"Warm run worker {spare.process.pid} not used ({exc}); starting the run the normal way.",
                     run,
                 )
-                if spare.process.poll() is None and not launched:
-                    spare.process.kill()
+                _disown(instance, run, spare)
             finally:
                 spare.close()
         if launched:
