@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_engine.py", "bench_pipeline.py", "api_load.py", "bench_polls_append.py", "bench_shards.py"]
+SCRIPTS = [
+    "bench_engine.py",
+    "bench_pipeline.py",
+    "api_load.py",
+    "bench_on_demand.py",
+    "bench_polls_append.py",
+    "bench_shards.py",
+]
 
 
 def main() -> int:

@@ -219,3 +219,21 @@ def report_shards() -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{REPORT_SHARDS_ENV}={value!r} must be a whole number of shards >= 1, or auto")
     return int(value)
+
+
+# --- warm run workers for on-demand reports (issue 12) ---
+WARM_RUNS_ENV = "STOREUPTIME_WARM_RUNS"
+KNOWN_ENV |= {WARM_RUNS_ENV}
+DEFAULT_WARM_RUNS = 1
+
+
+def warm_runs() -> int:
+    """Warm run workers kept ready per code location for ``on_demand_report_job`` (defs/warm_runs.py):
+    processes that have already imported Dagster and the definitions, so an API report does not pay a
+    fresh interpreter start. Default 1; 0 turns them off (every run starts the normal way)."""
+    value = (os.environ.get(WARM_RUNS_ENV) or "").strip()
+    if not value:
+        return DEFAULT_WARM_RUNS
+    if not value.isdigit() or int(value) > 8:
+        raise ValueError(f"{WARM_RUNS_ENV}={value!r} must be a whole number 0..8 (0: off)")
+    return int(value)

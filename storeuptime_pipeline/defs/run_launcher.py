@@ -15,6 +15,12 @@ default launcher cannot resume runs, so ``max_resume_run_attempts`` is 0). Anyth
 judge (another host or container, no pid yet) counts as running: the check never fails a live
 run. Runs on a remote code server (docker-compose) are watched by that code server itself, which
 fails runs whose worker process exited.
+
+On-demand reports (``on_demand_report_job``) go to a warm run worker when one is ready
+(defs/warm_runs.py, ``STOREUPTIME_WARM_RUNS``): a process that imported Dagster and the definitions
+before the run existed. It tags the run with its host and pid like an in-process run, so this check
+judges it the same way; ``terminate`` interrupts it directly (the code server does not know it).
+Without a usable spare the run starts the default way.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DefaultRunLauncher
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
+
+from storeuptime_pipeline.defs.warm_runs import WARM_WORKER_TAG, WarmPool, terminate_warm_run
 
 WORKER_HOST_TAG = "storeuptime/worker_host"
 WORKER_PID_TAG = "storeuptime/worker_pid"
@@ -52,13 +60,34 @@ def worker_tags() -> dict[str, str]:
 
 
 class MonitoredRunLauncher(DefaultRunLauncher):
-    """``DefaultRunLauncher`` whose run workers the run monitoring daemon can check."""
+    """``DefaultRunLauncher`` whose run workers the run monitoring daemon can check, and which hands
+    on-demand reports to warm run workers (defs/warm_runs.py) when it can."""
+
+    def __init__(self, inst_data: Any = None) -> None:
+        super().__init__(inst_data=inst_data)
+        self._warm = WarmPool()
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        if _code_server_is_local(run) and WORKER_HOST_TAG not in run.tags:
+        local = _code_server_is_local(run)
+        if local and WORKER_HOST_TAG not in run.tags:
             self._instance.add_run_tags(run.run_id, {WORKER_HOST_TAG: host_id()})
+        warm = local and self._warm.handles(run)
+        if warm and self._warm.launch(self._instance, run):
+            return
         super().launch_run(context)
+        if warm:  # after the launch, so that starting spares does not slow this run's worker
+            self._warm.fill(self._instance, run)
+
+    def terminate(self, run_id: str) -> bool:
+        run = self._instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished and run.tags.get(WARM_WORKER_TAG):
+            return terminate_warm_run(self._instance, run)
+        return super().terminate(run_id)
+
+    def dispose(self) -> None:
+        self._warm.dispose()
+        super().dispose()
 
     @property
     def supports_check_run_worker_health(self) -> bool:
@@ -92,6 +121,26 @@ def worker_health(instance: DagsterInstance, run: DagsterRun) -> CheckRunHealthR
     if since is not None and created > since + _PID_REUSE_SLACK_S:
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (pid reused)")
     return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker process {pid} alive")
+
+
+def worker_process(instance: DagsterInstance, run: DagsterRun) -> Any:
+    """The run's worker as a ``psutil.Process`` if it runs on this host and is alive (pid not reused)."""
+    import psutil
+
+    if run.tags.get(WORKER_HOST_TAG) != host_id():
+        return None
+    pid, since = _worker_pid(instance, run)
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if since is not None and process.create_time() > since + _PID_REUSE_SLACK_S:
+            return None
+    except psutil.Error:
+        return None
+    return process
 
 
 def _worker_pid(instance: DagsterInstance, run: DagsterRun) -> tuple[int | None, float | None]:

@@ -1,0 +1,216 @@
+"""On-demand report latency: ``POST /trigger_report`` to ``GET /get_report`` Complete, p50/p95, each way.
+
+Starts the stack as ``storeuptime dev`` does (``dagster dev``: webserver, daemon and code server, plus
+``storeuptime api``, on free 127.0.0.1 ports) on a throw-away database holding the seed-sized data
+set (14k stores, 8 days), then, for each launch path, triggers reports one after another and polls
+``/get_report`` every 20 ms until Complete. The phases come from each run's events:
+
+    trigger -> queued (API + GraphQL launchRun) -> starting (the daemon dequeued it)
+    -> process (the run worker announced its pid) -> started (definitions loaded, RUN_START)
+    -> step (the report's step began) -> seen (GET answered Complete: the asset recorded the report;
+    its checks and materialization event follow, while the next trigger already runs)
+
+Ways: ``normal`` (STOREUPTIME_WARM_RUNS=0: the code server starts a fresh run worker), ``warm``
+(a warm run worker, defs/warm_runs.py) and ``celery`` (STOREUPTIME_EXECUTOR=celery with one
+``storeuptime worker``; skipped when no Redis answers). The first trigger of each way is reported
+apart (it starts the first spare) and is not in the figures.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_on_demand.py [--triggers 20] [--ways normal warm celery]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import requests
+from common import dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers that start the stack
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
+
+from storeuptime_pipeline import settings
+from storeuptime_pipeline.api.launcher import REPORT_ID_TAG
+from storeuptime_pipeline.db.config import normalize_url
+from storeuptime_pipeline.db.scratch import admin_server, temporary_database
+from storeuptime_pipeline.db.session import get_engine
+from storeuptime_pipeline.services.loading import load_files
+from storeuptime_pipeline_tests.celery_workers import REDIS_HOST, REDIS_PORT, redis_answers
+from storeuptime_pipeline_tests.dagster_server import dagster_stack, free_port
+
+TARGET_P50_S = 2.5
+POLL_S = 0.02
+PHASES = ("queued", "starting", "process", "started", "step", "seen")
+
+
+def pct(values: list[float], q: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(sorted(values), n=100, method="inclusive")[q - 1]
+
+
+def start_api(env: Mapping[str, str], dagster_url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("storeuptime")), "api", "--port", str(port)]
+    api_env = {**env, settings.DAGSTER_GRAPHQL_URL_ENV: dagster_url}
+    process = subprocess.Popen(command, env=api_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/openapi.json", timeout=2).ok:
+                return process, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("storeuptime api did not start")
+
+
+@contextmanager
+def api_process(env: Mapping[str, str], dagster_url: str) -> Iterator[str]:
+    process, url = start_api(env, dagster_url)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def trigger_and_wait(session: requests.Session, api: str) -> tuple[str, float, float]:
+    """One report: its id, the trigger's wall-clock time, and seconds until the client saw Complete."""
+    began_wall, began = time.time(), time.perf_counter()
+    answer = session.post(f"{api}/trigger_report", timeout=60)
+    answer.raise_for_status()
+    report_id = answer.json()["report_id"]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = session.get(f"{api}/get_report/{report_id}", timeout=60).headers.get("X-Report-Status")
+        if status == "Complete":
+            return report_id, began_wall, time.perf_counter() - began
+        if status == "Failed":
+            raise RuntimeError(f"report {report_id} failed")
+        time.sleep(POLL_S)
+    raise TimeoutError(f"report {report_id} not complete after 180 s")
+
+
+def phases(instance: DagsterInstance, report_id: str, began: float, total: float) -> dict[str, float]:
+    """Seconds from the trigger to each phase (see the module note), from the run's events."""
+    (run,) = instance.get_runs(RunsFilter(tags={REPORT_ID_TAG: report_id}))
+    marks: dict[str, float] = {}
+    for entry in instance.all_logs(run.run_id):
+        event = entry.dagster_event
+        kind = event.event_type if event is not None else None
+        if kind == DagsterEventType.RUN_ENQUEUED:
+            marks.setdefault("queued", entry.timestamp - began)
+        elif kind == DagsterEventType.RUN_STARTING:
+            marks.setdefault("starting", entry.timestamp - began)
+        elif kind == DagsterEventType.ENGINE_EVENT and "Started process for run" in (entry.message or ""):
+            marks.setdefault("process", entry.timestamp - began)
+        elif kind == DagsterEventType.RUN_START:
+            marks.setdefault("started", entry.timestamp - began)
+        elif kind == DagsterEventType.STEP_START:
+            marks.setdefault("step", entry.timestamp - began)
+    marks["seen"] = total
+    return marks
+
+
+def measure(way: str, url: str, workdir: Path, triggers: int) -> dict[str, object]:
+    """Start the stack for one way, trigger ``triggers`` + 1 reports in turn; latencies and phases."""
+    extra = {settings.WARM_RUNS_ENV: "0" if way == "normal" else "1"}
+    with ExitStack() as stack:
+        if way == "celery":
+            from storeuptime_pipeline_tests.celery_workers import celery_workers, claimed_redis_db
+
+            number = stack.enter_context(claimed_redis_db())
+            broker = f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
+            extra.update(
+                {
+                    settings.EXECUTOR_ENV: "celery",
+                    settings.CELERY_BROKER_ENV: broker,
+                    settings.CELERY_BACKEND_ENV: broker,
+                    settings.WARM_RUNS_ENV: "0",
+                }
+            )
+        deployment = stack.enter_context(dagster_stack(url, workdir / way, extra_env=extra))
+        if way == "celery":
+            stack.enter_context(celery_workers(deployment.env, ("bench-w1",), workdir / "celery.log"))
+        instance = stack.enter_context(deployment.instance())
+        api = stack.enter_context(api_process(deployment.env, deployment.url))
+        session = stack.enter_context(requests.Session())
+        _, _, first = trigger_and_wait(session, api)
+        samples: list[tuple[float, dict[str, float]]] = []
+        for _ in range(triggers):
+            report_id, began, total = trigger_and_wait(session, api)
+            samples.append((total, phases(instance, report_id, began, total)))
+        return {"first": first, "samples": samples}
+
+
+def summary(way: str, result: dict[str, object]) -> str:
+    samples = result["samples"]
+    assert isinstance(samples, list)
+    totals = [t for t, _ in samples]
+    lines = [
+        f"{way:7s} trigger->Complete  n={len(totals)}  p50={pct(totals, 50):.2f} s  p95={pct(totals, 95):.2f} s"
+        f"  min={min(totals):.2f} s  max={max(totals):.2f} s  (first trigger {result['first']:.2f} s)"
+        f"  target p50 <= {TARGET_P50_S} s: {'met' if pct(totals, 50) <= TARGET_P50_S else 'NOT met'}"
+    ]
+    previous = "trigger"
+    parts = []
+    for name in PHASES:
+        deltas = []
+        for _, marks in samples:
+            before = 0.0 if previous == "trigger" else marks.get(previous)
+            if name in marks and before is not None:
+                deltas.append(marks[name] - before)
+        if deltas:
+            parts.append(f"{previous}->{name} {statistics.median(deltas):.2f}")
+        previous = name
+    lines.append("        median phases (s): " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", type=int, default=14_000)
+    parser.add_argument("--triggers", type=int, default=20)
+    parser.add_argument("--ways", nargs="+", default=["normal", "warm", "celery"])
+    args = parser.parse_args()
+
+    ds = dataset(stores=args.stores, days=8)
+    print(f"data set: {ds.stores:,} stores, {ds.polls:,} polls; load: {os.getloadavg()}", flush=True)
+    admin = normalize_url(os.environ.get("STOREUPTIME_TEST_ADMIN_URL") or "")
+    work = Path(tempfile.mkdtemp(prefix="storeuptime-on-demand-"))
+    with (
+        admin_server(admin or None) as admin_url,
+        temporary_database(admin_url, prefix="storeuptime_ondemand_") as url,
+    ):
+        from storeuptime_pipeline.db import migrate
+
+        migrate.upgrade(url)
+        engine = get_engine(url)
+        for kind, path in (
+            ("timezones", ds.timezones_path),
+            ("hours", ds.hours_path),
+            ("status", ds.status_path),
+        ):
+            load_files(engine, kind, [path])
+        for way in args.ways:
+            if way == "celery" and not redis_answers():
+                print(f"celery  skipped: no Redis answers at {REDIS_HOST}:{REDIS_PORT}")
+                continue
+            result = measure(way, url, work, args.triggers)
+            print(summary(way, result), flush=True)
+            print(f"        load average after: {os.getloadavg()}", flush=True)
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

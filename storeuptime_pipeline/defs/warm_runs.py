@@ -1,0 +1,447 @@
+"""Warm run workers: processes that imported Dagster and the definitions before their run existed.
+
+Why: a run launched the default way starts a fresh interpreter in the code server, which imports
+Dagster, pandas and the definitions before the run's first step: about 3 s of an on-demand report's
+5 s from trigger to Complete, on 2 cores. A warm worker has done that work ahead of time; when the
+launcher hands it a run id it executes the run at once.
+
+How (``MonitoredRunLauncher`` in defs/run_launcher.py uses this for ``on_demand_report_job``):
+
+* A spare is ``python -m storeuptime_pipeline.defs.warm_runs FD``, started by the run launcher (in the
+  daemon) with the same interpreter and environment, for one job origin (the run's
+  ``job_code_origin``: interpreter, code pointer, job). It loads that job exactly as
+  ``dagster api execute_run`` would (``recon_job_from_origin``), opens the instance from the
+  launcher's ``InstanceRef``, answers ``ready`` on its reply pipe (file descriptor FD) and waits for
+  one line on stdin: the run id.
+* Before it accepts a run it checks that the run is the job it loaded (same origin and the same job
+  snapshot as the code server computed), not yet started, and that no source file it imported
+  changed since (a spare must never run stale code: then it refuses and the launcher starts the run
+  the normal way). It tags the run with its host and pid
+  (the run monitor's health check reads them, so a killed warm worker fails its run), answers
+  ``accepted`` and executes the run with Dagster's own run-worker body (the one ``dagster api
+  execute_run`` uses: the "Started process" event, every run and step event, the exit event), under
+  ``capture_interrupts`` like every run worker: SIGINT (what ``terminate`` sends) cancels the run.
+* One run per process, then it exits: nothing a run imported, cached or leaked reaches another run.
+  The launcher starts a new spare after each hand-off; with no live spare it launches the run the
+  normal way (and starts one for the next run).
+
+Spares exit when their launcher goes away (stdin reaches end of file) or on SIGINT/SIGTERM while idle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, DagsterRun
+
+log = logging.getLogger(__name__)
+
+#: Jobs launched through warm workers: the API's reports, which a person waits for.
+WARM_JOBS = frozenset({"on_demand_report_job"})
+#: Tag set on a run a warm worker executes (value: its pid), read by ``terminate``.
+WARM_WORKER_TAG = "storeuptime/warm_worker"
+#: How long a launch waits for a spare that is still warming up before it starts the run the normal
+#: way. A spare started earlier is always nearer to ready than a fresh run worker, so this is generous.
+READY_TIMEOUT_S = 60.0
+#: How long a launch waits for the spare to check the run and answer.
+ACCEPT_TIMEOUT_S = 30.0
+
+
+# --------------------------------------------------------------------------------------------------
+# The launcher's side
+# --------------------------------------------------------------------------------------------------
+
+
+class SpareUnusable(Exception):
+    """Raised when a spare cannot take the run (gone, not ready in time, or it refused)."""
+
+
+@dataclass
+class Spare:
+    """One warm worker process and the read end of its reply pipe."""
+
+    process: subprocess.Popen
+    replies: int
+    buffer: bytearray = field(default_factory=bytearray)
+    ready: bool = False
+
+    def reply(self, deadline: float) -> str:
+        """The next line the spare wrote, waiting until ``deadline`` (monotonic)."""
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SpareUnusable("no answer in time")
+            readable, _, _ = select.select([self.replies], [], [], remaining)
+            if readable:
+                chunk = os.read(self.replies, 4096)
+                if not chunk:
+                    raise SpareUnusable(f"exited with {self.process.poll()}")
+                self.buffer += chunk
+        line, _, rest = bytes(self.buffer).partition(b"\n")
+        self.buffer = bytearray(rest)
+        return line.decode()
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.ready:
+            line = self.reply(time.monotonic() + timeout)
+            if line != "ready":
+                raise SpareUnusable(f"said {line!r} instead of ready")
+            self.ready = True
+
+    def hand(self, run_id: str, timeout: float) -> None:
+        """Give the spare its run; returns once it accepted (it then executes the run and exits)."""
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(f"{run_id}\n".encode())
+            self.process.stdin.close()
+        except OSError as exc:
+            raise SpareUnusable(f"unreachable ({exc})") from None
+        line = self.reply(time.monotonic() + timeout)
+        if line != "accepted":
+            raise SpareUnusable(line)
+
+    def close(self) -> None:
+        """Stop an idle spare (end of its stdin) and release the pipe."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with suppress(OSError):
+                self.process.stdin.close()
+        os.close(self.replies)
+        _reap(self.process)
+
+
+def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare) -> None:
+    """Make sure a spare that failed to take ``run`` can never execute it, nor speak for its health.
+
+    It is killed; if it had tagged the run already (it accepted, but its answer came too late), its
+    tags are blanked, so that the health check and ``terminate`` follow the run's normal worker.
+    """
+    from storeuptime_pipeline.defs.run_launcher import WORKER_PID_TAG
+
+    if spare.process.poll() is None:
+        spare.process.kill()
+        with suppress(subprocess.TimeoutExpired):
+            spare.process.wait(timeout=10)
+    current = instance.get_run_by_id(run.run_id)
+    if current is not None and current.tags.get(WARM_WORKER_TAG) == str(spare.process.pid):
+        instance.add_run_tags(run.run_id, {WARM_WORKER_TAG: "", WORKER_PID_TAG: ""})
+
+
+def _reap(process: subprocess.Popen) -> None:
+    """Wait for the process in the background: a finished warm worker must not stay a zombie."""
+    threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
+
+
+class WarmPool:
+    """Spares per job origin, kept by the run launcher (one pool per launcher, so per daemon)."""
+
+    def __init__(self) -> None:
+        self._spares: dict[str, list[Spare]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def handles(run: DagsterRun) -> bool:
+        """Whether this run may go to a warm worker: a warm job whose code this interpreter can load."""
+        from storeuptime_pipeline import settings
+
+        origin = run.job_code_origin
+        return (
+            settings.warm_runs() > 0
+            and run.job_name in WARM_JOBS
+            and origin is not None
+            and origin.repository_origin.executable_path == sys.executable
+            and not run.tags.get(WARM_WORKER_TAG)
+        )
+
+    def launch(self, instance: DagsterInstance, run: DagsterRun) -> bool:
+        """Hand ``run`` to a spare; False (nothing happened to the run) when none could take it.
+
+        A used spare is replaced at once; without one the caller launches the normal way, then calls
+        :meth:`fill` (so that starting spares does not compete with that run's worker).
+        """
+        key = _key(run)
+        launched = False
+        spare, dead = self._take(key)
+        if spare is None:
+            detail = f" ({'; '.join(dead)})" if dead else ""
+            instance.report_engine_event(
+                f"No warm run worker ready{detail}; starting the run the normal way.", run
+            )
+        else:
+            try:
+                spare.wait_ready(READY_TIMEOUT_S)
+                spare.hand(run.run_id, ACCEPT_TIMEOUT_S)
+                launched = True
+            except SpareUnusable as exc:
+                log.warning("warm run worker %s not used for run %s: %s", spare.process.pid, run.run_id, exc)
+                instance.report_engine_event(
+                    f"Warm run worker {spare.process.pid} not used ({exc}); starting the run the normal way.",
+                    run,
+                )
+                _disown(instance, run, spare)
+            finally:
+                spare.close()
+        if launched:
+            self.fill(instance, run)
+        return launched
+
+    def _take(self, key: str) -> tuple[Spare | None, list[str]]:
+        """A live spare for ``key`` (or None), and what became of the dead ones passed over."""
+        dead = []
+        with self._lock:
+            spares = self._spares.get(key, [])
+            while spares:
+                spare = spares.pop(0)
+                if spare.process.poll() is None:
+                    return spare, dead
+                dead.append(f"spare {spare.process.pid} exited with {spare.process.returncode}")
+                spare.close()
+        return None, dead
+
+    def fill(self, instance: DagsterInstance, run: DagsterRun) -> None:
+        """Start spares for the run's job origin until it has ``STOREUPTIME_WARM_RUNS`` live ones."""
+        from storeuptime_pipeline import settings
+
+        key = _key(run)
+        wanted = settings.warm_runs()
+        with self._lock:
+            spares = [s for s in self._spares.get(key, []) if s.process.poll() is None]
+            while len(spares) < wanted:
+                try:
+                    spares.append(_start_spare(instance, key))
+                except OSError as exc:  # cannot fork now: the normal launch still works
+                    log.warning("could not start a warm run worker: %s", exc)
+                    break
+            self._spares[key] = spares
+
+    def dispose(self) -> None:
+        with self._lock:
+            for spares in self._spares.values():
+                for spare in spares:
+                    spare.close()
+            self._spares.clear()
+
+
+def _key(run: DagsterRun) -> str:
+    """Spares are kept per job origin: interpreter, code pointer (code location) and job."""
+    from dagster._serdes import serialize_value
+
+    return serialize_value(run.job_code_origin)
+
+
+def _start_spare(instance: DagsterInstance, key: str) -> Spare:
+    from dagster._serdes import serialize_value
+
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(write_end)],
+            stdin=subprocess.PIPE,
+            pass_fds=(write_end,),
+            cwd=_working_directory(key),
+            close_fds=True,
+        )
+    except OSError:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    assert process.stdin is not None
+    setup = {"origin": key, "instance_ref": serialize_value(instance.get_ref())}
+    process.stdin.write((json.dumps(setup) + "\n").encode())
+    process.stdin.flush()
+    return Spare(process, read_end)
+
+
+def _working_directory(key: str) -> str | None:
+    """The code pointer's working directory (as the code server's), if it names one."""
+    from dagster._core.origin import JobPythonOrigin
+    from dagster._serdes import deserialize_value
+
+    origin = deserialize_value(key, JobPythonOrigin)
+    folder = getattr(origin.repository_origin.code_pointer, "working_directory", None)
+    return folder if folder and Path(folder).is_dir() else None
+
+
+def terminate_warm_run(instance: DagsterInstance, run: DagsterRun) -> bool:
+    """Cancel a run a warm worker executes: mark it CANCELING, then SIGINT its worker (as the code
+    server does for its own run workers). Only a worker on this host can be signalled."""
+    import signal
+
+    from storeuptime_pipeline.defs.run_launcher import WORKER_HOST_TAG, host_id, worker_process
+
+    if run.tags.get(WORKER_HOST_TAG) != host_id():
+        instance.report_engine_event("The warm run worker runs on another host: cannot signal it.", run)
+        return False
+    instance.report_run_canceling(run)
+    process = worker_process(instance, run)
+    if process is None:
+        instance.report_engine_event("The warm run worker is gone: nothing to interrupt.", run)
+        return False
+    try:
+        process.send_signal(signal.SIGINT)
+    except Exception as exc:  # psutil.NoSuchProcess, AccessDenied: nothing to stop here
+        instance.report_engine_event(f"Could not interrupt the warm run worker: {exc}", run)
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# The spare's side (python -m storeuptime_pipeline.defs.warm_runs FD)
+# --------------------------------------------------------------------------------------------------
+
+
+def _imported_sources(root: Path) -> dict[str, float]:
+    """Modification times of the imported modules under ``root`` (the definitions' package)."""
+    sources: dict[str, float] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and path.startswith(str(root)):
+            try:
+                sources[path] = os.stat(path).st_mtime
+            except OSError:
+                continue
+    return sources
+
+
+def _changed(sources: Mapping[str, float]) -> str | None:
+    for path, mtime in sources.items():
+        try:
+            if os.stat(path).st_mtime != mtime:
+                return path
+        except OSError:
+            return path
+    return None
+
+
+def _code_root(origin: Any) -> Path:
+    """The folder whose files define the code: the pointer module's top package, or the file's folder."""
+    pointer = origin.repository_origin.code_pointer
+    module = getattr(pointer, "module", None)
+    if module:
+        top = sys.modules[module.split(".")[0]]
+        return Path(top.__file__ or ".").resolve().parent
+    return Path(getattr(pointer, "python_file", ".")).resolve().parent
+
+
+def _refusal(
+    run: DagsterRun | None, origin: Any, snapshot_id: str, sources: Mapping[str, float]
+) -> str | None:
+    """Why this worker must not execute ``run`` (None: it may)."""
+    from dagster import DagsterRunStatus
+
+    if run is None:
+        return "refused: no such run"
+    if run.job_code_origin != origin:
+        return "refused: the run is another job or code location than the one loaded"
+    if run.job_snapshot_id != snapshot_id:
+        return "refused: the run's job snapshot differs from the loaded job's (code or settings changed)"
+    if run.status not in (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING):
+        return f"refused: the run is {run.status.value}"
+    changed = _changed(sources)
+    if changed:
+        return f"refused: {changed} changed since the worker loaded it"
+    return None
+
+
+#: Modules a run of the job imports only once it executes (found by listing ``sys.modules`` after one).
+_RUN_TIME_MODULES = (
+    "dagster._core.execution.plan.active",
+    "dagster._core.executor.in_process",
+    "dagster._core.storage.local_compute_log_manager",
+    "dagster._core.system_config.composite_descent",
+    "pyarrow.pandas_compat",
+)
+#: Connections the warm worker's run and event storage keep open. Dagster's run workers open a new
+#: Postgres connection for every event they write (NullPool): about 60 per on-demand report, 0.5-1.8 s
+#: of its run on 2 cores. One process runs one run, so holding a few connections costs nothing later.
+_STORAGE_POOL_OVERFLOW = 4
+
+
+def _warm_up(instance: DagsterInstance) -> None:
+    """Work a run does before its first step, done ahead of time; nothing here decides a result.
+
+    Storage connections are pooled (see ``_STORAGE_POOL_OVERFLOW``; no statement timeout, as for
+    every run worker) and opened now; lazily imported modules are imported; the project database's
+    engine is created, its schema revision read and one connection pooled (only when the database URL
+    is set: an embedded server is never started from here). A failure is left for the run to meet.
+    """
+    import importlib
+
+    instance.optimize_for_webserver(
+        statement_timeout=0, pool_recycle=3600, max_overflow=_STORAGE_POOL_OVERFLOW
+    )
+    instance.get_runs(limit=1)
+    _ = instance.compute_log_manager
+    for name in _RUN_TIME_MODULES:
+        with suppress(ImportError):
+            importlib.import_module(name)
+    from storeuptime_pipeline.db import migrate
+    from storeuptime_pipeline.db.config import DATABASE_URL_ENV, normalize_url
+    from storeuptime_pipeline.db.session import get_engine
+
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        with suppress(Exception):
+            migrate.require_head(get_engine(normalize_url(url)))
+
+
+def main(argv: list[str]) -> int:
+    """Warm up, wait for one run id, execute that run, exit."""
+    replies = os.fdopen(int(argv[0]), "w", buffering=1)
+    setup = json.loads(sys.stdin.readline() or "{}")
+    if not setup:
+        return 0
+    from dagster import DagsterInstance
+    from dagster._cli.api import _execute_run_command_body
+    from dagster._core.definitions.reconstruct import ReconstructableJob
+    from dagster._core.instance import InstanceRef
+    from dagster._core.origin import JobPythonOrigin
+    from dagster._serdes import deserialize_value
+    from dagster._utils.hosted_user_process import recon_job_from_origin
+    from dagster._utils.interrupts import capture_interrupts
+
+    from storeuptime_pipeline.defs.run_launcher import WORKER_HOST_TAG, WORKER_PID_TAG, host_id
+
+    origin = deserialize_value(setup["origin"], JobPythonOrigin)
+    # What `dagster api execute_run` does first, done ahead of time: imports, definitions, the job.
+    recon: ReconstructableJob = recon_job_from_origin(origin)
+    snapshot_id = recon.get_definition().get_job_snapshot_id()
+    with DagsterInstance.from_ref(deserialize_value(setup["instance_ref"], InstanceRef)) as instance:
+        _warm_up(instance)
+        sources = _imported_sources(_code_root(origin))
+        replies.write("ready\n")
+        run_id = sys.stdin.readline().strip()
+        if not run_id:
+            return 0  # the launcher went away
+        run = instance.get_run_by_id(run_id)
+        refusal = _refusal(run, origin, snapshot_id, sources)
+        if refusal is not None:
+            replies.write(refusal + "\n")
+            return 0
+        pid = str(os.getpid())
+        instance.add_run_tags(run_id, {WORKER_HOST_TAG: host_id(), WORKER_PID_TAG: pid, WARM_WORKER_TAG: pid})
+        replies.write("accepted\n")
+        replies.close()
+        with capture_interrupts():
+            _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main(sys.argv[1:]))
+    except KeyboardInterrupt:  # SIGINT while idle (Ctrl-C of dagster dev): just leave
+        raise SystemExit(0) from None
