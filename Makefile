@@ -35,9 +35,9 @@ lock-check:
 run: install
 	$(BIN)/storeuptime demo
 
-# The suite in TEST_WORKERS processes (pytest-xdist), whole files per process (module fixtures such as
+# The suite in TEST_WORKERS processes (pytest-xdist; 3 on 2 cores: much of it waits on servers), whole files per process (module fixtures such as
 # a live Dagster stack are built once); TEST_WORKERS=0 runs it in this one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 

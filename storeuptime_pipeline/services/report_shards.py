@@ -29,8 +29,9 @@ from storeuptime_pipeline.core.limits import to_utc
 from storeuptime_pipeline.core.outages import OUTAGE_SUMMARY_COLUMNS, reports_with_outages_for
 from storeuptime_pipeline.core.report import REPORT_COLUMNS
 from storeuptime_pipeline.db import queries, report_stage
+from storeuptime_pipeline.db.outage_rows import copy_outage_rows, delete_outage_rows
 from storeuptime_pipeline.db.reads import Shard
-from storeuptime_pipeline.db.report_rows import read_report_rows
+from storeuptime_pipeline.db.report_rows import read_report_rows, replace_report_rows
 from storeuptime_pipeline.fileio.report_csv import format_report_csv
 from storeuptime_pipeline.services.report_checks import (
     CheckOutcome,
@@ -82,6 +83,7 @@ class ShardOutcome:
     shard: Shard
     rows: pd.Series  # report rows staged per as-of (int, indexed by as_of)
     checks: CheckParts
+    published: bool = False  # the only shard: its rows went straight into the published tables
 
 
 def run_shard(engine: Engine, as_ofs: Sequence[object], shard: Shard, token: str) -> ShardOutcome:
@@ -90,16 +92,31 @@ def run_shard(engine: Engine, as_ofs: Sequence[object], shard: Shard, token: str
     One transaction: an earlier attempt's stage rows of this shard are replaced, the outage list is
     COPYed chunk by chunk as the engine produces it, then the report rows. Nothing published changes.
     A shard without polls stages nothing (the publish step decides whether the run has any).
+
+    The only shard of a run (N = 1, what ``auto`` picks for fleets up to ~3M polls a window) has
+    nothing to be combined with, so it skips the stage: the same one transaction deletes the
+    instants' published rows and COPYs its own in, which is already all-or-nothing, and saves moving
+    every row a second time (a week of outage lists is millions of rows).
     """
     instants = sorted({to_utc(a) for a in as_ofs})
     inputs = read_inputs(engine, instants, shard)
     # Stored polls outside the time limits (loaded before they existed) are left out of every report.
     inputs = Inputs(within_limits(inputs.polls), inputs.hours, inputs.timezones)
+    direct = shard.count == 1
     with engine.begin() as conn:
         report_stage.clear_shard(conn, token, shard.index)
         if len(inputs.polls) == 0:
             empty = pd.Series(dtype="int64", index=pd.DatetimeIndex([], tz="UTC"))
             return ShardOutcome(shard, empty, _no_check_parts())
+        if direct:
+            delete_outage_rows(conn, instants)
+
+        def sink(chunk: pd.DataFrame) -> None:
+            if direct:
+                copy_outage_rows(conn, chunk)
+            else:
+                report_stage.stage_outages(conn, token, shard.index, chunk)
+
         result = reports_with_outages_for(
             inputs.polls,
             inputs.hours,
@@ -107,14 +124,16 @@ def run_shard(engine: Engine, as_ofs: Sequence[object], shard: Shard, token: str
             instants,
             with_business=True,
             exact=True,
-            sink=lambda chunk: report_stage.stage_outages(conn, token, shard.index, chunk),
+            sink=sink,
         )
         report = result.report
-        report_stage.stage_report(
-            conn, token, shard.index, report[["as_of", *REPORT_COLUMNS, *OUTAGE_SUMMARY_COLUMNS]]
-        )
+        stored = report[["as_of", *REPORT_COLUMNS, *OUTAGE_SUMMARY_COLUMNS]]
+        if direct:
+            replace_report_rows(conn, instants, stored)
+        else:
+            report_stage.stage_report(conn, token, shard.index, stored)
     rows = report.groupby("as_of").size()
-    return ShardOutcome(shard, rows, check_parts(report))
+    return ShardOutcome(shard, rows, check_parts(report), published=direct)
 
 
 def _no_check_parts() -> CheckParts:
@@ -174,8 +193,11 @@ def publish(
         with engine.begin() as conn:
             report_stage.clear_run(conn, token)
         raise NoPollsError(f"no polls at or before {instants[-1].isoformat()} in the database")
-    with engine.begin() as conn:
-        published = report_stage.publish_staged(conn, token, instants, int(rows.sum()))
+    if shards == 1 and outcomes[0].published:
+        published = int(rows.sum())  # the one shard wrote the published rows itself (run_shard)
+    else:
+        with engine.begin() as conn:
+            published = report_stage.publish_staged(conn, token, instants, int(rows.sum()))
     checks = combine_outcomes([o.checks for o in outcomes], rows, read_first_polls(engine))
     hours = []
     with engine.connect() as conn:

@@ -116,12 +116,13 @@ def test_a_range_run_stores_every_hour_and_a_rerun_replaces_them(loaded: dict) -
     assert _stored_outages(loaded, as_ofs[11]) == counts[as_ofs[11]]
 
 
+@pytest.mark.parametrize("shards", [1, 3])
 @pytest.mark.parametrize("kind", ["partition", "streamed range"])
 def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
-    loaded: dict, monkeypatch: pytest.MonkeyPatch, kind: str
+    loaded: dict, monkeypatch: pytest.MonkeyPatch, kind: str, shards: int
 ) -> None:
-    """The outage list is moved in before the report rows: a failure at the end of the publish must
-    undo it too."""
+    """The outage list is written before the report rows: a failure at the end of the write must
+    undo it too. One shard writes the published tables itself; more shards stage and publish."""
     which = {"partition_key": "2023-01-25-03:00"} if kind == "partition" else {"tags": RANGE}
     _run(loaded, **which)
     as_of = pd.Timestamp("2023-01-25 04:00" if kind == "partition" else "2023-01-24 04:00", tz="UTC")
@@ -133,8 +134,13 @@ def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    # The publish transaction's last statement: both lists are replaced by then, and must be undone.
-    monkeypatch.setattr("storeuptime_pipeline.db.report_stage.clear_run", broken)
+    monkeypatch.setenv("STOREUPTIME_REPORT_SHARDS", str(shards))
+    if shards == 1:
+        # The shard's own transaction, at its report rows: the outage list is replaced by then.
+        monkeypatch.setattr("storeuptime_pipeline.services.report_shards.replace_report_rows", broken)
+    else:
+        # The publish transaction's last statement: both lists are replaced by then, and must be undone.
+        monkeypatch.setattr("storeuptime_pipeline.db.report_stage.clear_run", broken)
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             ALL,
