@@ -65,7 +65,7 @@ def plan_shards(engine: Engine, as_ofs: Sequence[object], shards: int | None = N
             raise ValueError(f"shards must be at least 1, not {wanted}")
         return wanted
     lo, hi = read_window(sorted(to_utc(a) for a in as_ofs))
-    with engine.connect() as conn:
+    with engine.begin() as conn:  # committed: the ANALYZE of a new week must outlive this call
         polls = queries.estimated_polls_between(conn, lo, hi)
     return max(1, math.ceil(polls / settings.POLLS_PER_AUTO_SHARD))
 
