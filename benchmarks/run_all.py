@@ -14,6 +14,7 @@ SCRIPTS = [
     "bench_on_demand.py",
     "bench_polls_append.py",
     "bench_shards.py",
+    "bench_report_memory.py",  # seed size; add --x10 DIR by hand (a generated 10x folder)
 ]
 
 
