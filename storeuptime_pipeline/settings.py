@@ -224,13 +224,16 @@ def report_shards() -> int | None:
 # --- warm run workers for on-demand reports (issue 12) ---
 WARM_RUNS_ENV = "STOREUPTIME_WARM_RUNS"
 KNOWN_ENV |= {WARM_RUNS_ENV}
-DEFAULT_WARM_RUNS = 1
+#: Off by default: in the full suite's burst of 50 concurrent on-demand reports under heavy load, one
+#: run whose report was Complete ended FAILURE with warm workers on (not reproduced, not understood
+#: yet); the normal launch has no such case. Turn it on (1) where the latency matters.
+DEFAULT_WARM_RUNS = 0
 
 
 def warm_runs() -> int:
     """Warm run workers kept ready per code location for ``on_demand_report_job`` (defs/warm_runs.py):
     processes that have already imported Dagster and the definitions, so an API report does not pay a
-    fresh interpreter start. Default 1; 0 turns them off (every run starts the normal way)."""
+    fresh interpreter start. Default 0 (off: every run starts the normal way); 1-8 spares."""
     value = (os.environ.get(WARM_RUNS_ENV) or "").strip()
     if not value:
         return DEFAULT_WARM_RUNS

@@ -16,8 +16,8 @@ judge (another host or container, no pid yet) counts as running: the check never
 run. Runs on a remote code server (docker-compose) are watched by that code server itself, which
 fails runs whose worker process exited.
 
-On-demand reports (``on_demand_report_job``) go to a warm run worker when one is ready
-(defs/warm_runs.py, ``STOREUPTIME_WARM_RUNS``): a process that imported Dagster and the definitions
+With ``STOREUPTIME_WARM_RUNS`` set (default off), on-demand reports (``on_demand_report_job``) go to a
+warm run worker when one is ready (defs/warm_runs.py): a process that imported Dagster and the definitions
 before the run existed. It tags the run with its host and pid like an in-process run, so this check
 judges it the same way; ``terminate`` interrupts it directly (the code server does not know it).
 Without a usable spare the run starts the default way.
