@@ -7,8 +7,9 @@ set (14k stores, 8 days), then, for each launch path, triggers reports one after
 
     trigger -> queued (API + GraphQL launchRun) -> starting (the daemon dequeued it)
     -> process (the run worker announced its pid) -> started (definitions loaded, RUN_START)
-    -> step (the report's step began) -> seen (GET answered Complete: the asset recorded the report;
-    its checks and materialization event follow, while the next trigger already runs)
+    -> step (the report's step began) -> complete (the asset recorded the report Complete, the
+    ``report_runs.finished_at`` instant; its checks and materialization event follow, while the next
+    trigger already runs). The client polls ``/get_report`` every 100 ms and reports when it saw it.
 
 Ways: ``normal`` (STOREUPTIME_WARM_RUNS=0: the code server starts a fresh run worker), ``warm``
 (a warm run worker, defs/warm_runs.py) and ``celery`` (STOREUPTIME_EXECUTOR=celery with one
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import requests
 from common import dataset
+from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers that start the stack
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
@@ -47,8 +49,10 @@ from storeuptime_pipeline_tests.celery_workers import REDIS_HOST, REDIS_PORT, re
 from storeuptime_pipeline_tests.dagster_server import dagster_stack, free_port
 
 TARGET_P50_S = 2.5
-POLL_S = 0.02
-PHASES = ("queued", "starting", "process", "started", "step", "seen")
+#: The client's poll interval. Not faster: 50 GETs a second, each two queries while the run is going,
+#: would take CPU from the run it measures on 2 cores. The figure is the server's Complete instant.
+POLL_S = 0.1
+PHASES = ("queued", "starting", "process", "started", "step", "complete")
 
 
 def pct(values: list[float], q: int) -> float:
@@ -101,7 +105,9 @@ def trigger_and_wait(session: requests.Session, api: str) -> tuple[str, float, f
     raise TimeoutError(f"report {report_id} not complete after 180 s")
 
 
-def phases(instance: DagsterInstance, report_id: str, began: float, total: float) -> dict[str, float]:
+def phases(
+    instance: DagsterInstance, engine: Engine, report_id: str, began: float, total: float
+) -> dict[str, float]:
     """Seconds from the trigger to each phase (see the module note), from the run's events."""
     (run,) = instance.get_runs(RunsFilter(tags={REPORT_ID_TAG: report_id}))
     marks: dict[str, float] = {}
@@ -118,6 +124,12 @@ def phases(instance: DagsterInstance, report_id: str, began: float, total: float
             marks.setdefault("started", entry.timestamp - began)
         elif kind == DagsterEventType.STEP_START:
             marks.setdefault("step", entry.timestamp - began)
+    with engine.connect() as conn:
+        finished = conn.execute(
+            text("SELECT extract(epoch FROM finished_at) FROM report_runs WHERE report_id = :r"),
+            {"r": report_id},
+        ).scalar_one()
+    marks["complete"] = float(finished) - began
     marks["seen"] = total
     return marks
 
@@ -146,10 +158,12 @@ def measure(way: str, url: str, workdir: Path, triggers: int) -> dict[str, objec
         api = stack.enter_context(api_process(deployment.env, deployment.url))
         session = stack.enter_context(requests.Session())
         _, _, first = trigger_and_wait(session, api)
+        engine = get_engine(url)
         samples: list[tuple[float, dict[str, float]]] = []
         for _ in range(triggers):
             report_id, began, total = trigger_and_wait(session, api)
-            samples.append((total, phases(instance, report_id, began, total)))
+            marks = phases(instance, engine, report_id, began, total)
+            samples.append((marks["complete"], marks))
         return {"first": first, "samples": samples}
 
 
@@ -157,10 +171,12 @@ def summary(way: str, result: dict[str, object]) -> str:
     samples = result["samples"]
     assert isinstance(samples, list)
     totals = [t for t, _ in samples]
+    seen = [marks["seen"] for _, marks in samples]
     lines = [
         f"{way:7s} trigger->Complete  n={len(totals)}  p50={pct(totals, 50):.2f} s  p95={pct(totals, 95):.2f} s"
         f"  min={min(totals):.2f} s  max={max(totals):.2f} s  (first trigger {result['first']:.2f} s)"
         f"  target p50 <= {TARGET_P50_S} s: {'met' if pct(totals, 50) <= TARGET_P50_S else 'NOT met'}"
+        f"; the client (polling every {POLL_S * 1000:.0f} ms) saw it at p50 {pct(seen, 50):.2f} s"
     ]
     previous = "trigger"
     parts = []

@@ -88,7 +88,7 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
-def _backfill(url: str, ds, hours: int, shards: int, workers: int, work: Path) -> dict | None:
+def _backfill(admin_url: str, url: str, ds, hours: int, shards: int, workers: int, work: Path) -> dict | None:
     sys.path.insert(0, str(ROOT))
     from storeuptime_pipeline_tests.celery_workers import (
         celery_workers,
@@ -103,8 +103,19 @@ def _backfill(url: str, ds, hours: int, shards: int, workers: int, work: Path) -
     last = ds.end.floor("h") - pd.Timedelta(hours=1)  # the partition of the last whole hour
     first = last - pd.Timedelta(hours=hours - 1)
     keys = (first.strftime("%Y-%m-%d-%H:00"), last.strftime("%Y-%m-%d-%H:00"))
-    with claimed_redis_db() as number:
-        env = environment(url, work, ds.directory, number)
+    from sqlalchemy.engine import make_url
+
+    from storeuptime_pipeline.db.scratch import temporary_database
+
+    # Each worker count on its own copy of the loaded database: the same work for both (a run over
+    # hours another run published would also delete that run's rows).
+    with (
+        claimed_redis_db() as number,
+        temporary_database(
+            admin_url, prefix="storeuptime_bench_backfill_", template=make_url(url).database
+        ) as copy,
+    ):
+        env = environment(copy, work, ds.directory, number)
         env["STOREUPTIME_REPORT_SHARDS"] = str(shards)
         names = tuple(f"bench-w{i + 1}" for i in range(workers))
         with celery_workers(env, names, work / "workers.log"):
@@ -170,7 +181,13 @@ def main() -> None:
             times = {}
             for workers in (1, 2):
                 run = _backfill(
-                    url, ds, args.backfill_hours, args.backfill_shards, workers, work / f"celery_{workers}"
+                    admin_url,
+                    url,
+                    ds,
+                    args.backfill_hours,
+                    args.backfill_shards,
+                    workers,
+                    work / f"celery_{workers}",
                 )
                 if run is None:
                     print("  skipped: no Redis answers on 127.0.0.1:6379")
@@ -181,6 +198,11 @@ def main() -> None:
                     f"  {workers} worker(s): {run['seconds']:6.1f} s (coordinator start to end),"
                     f" shard steps on {shard_workers}; load {_load(_uptime())}"
                 )
+                spans = ", ".join(
+                    f"{k} {a:.1f}-{b:.1f}"
+                    for k, (a, b) in sorted(run["step_spans"].items(), key=lambda kv: kv[1][0])
+                )
+                print(f"    steps (s from the run's first event): {spans}")
             if len(times) == 2:
                 print(f"  2 workers / 1 worker: {times[2] / times[1]:.2f}x (issue target: at most 0.7x)")
     print(f"\nmachine at end: {_uptime()}")

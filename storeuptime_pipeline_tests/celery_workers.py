@@ -214,11 +214,30 @@ def worker_events(instance: Any, run_id: str) -> tuple[dict[str, str], bool]:
     return steps, checked
 
 
-def _step_workers(run_id: str) -> tuple[dict[str, str], bool]:
+def step_spans(instance: Any, run_id: str) -> dict[str, list[float]]:
+    """Each step's [start, end] in seconds since the run's first event (STEP_START to its end event)."""
+    from dagster import DagsterEventType
+
+    ends = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+    spans: dict[str, list[float]] = {}
+    origin = None
+    for entry in instance.all_logs(run_id):
+        origin = entry.timestamp if origin is None else origin
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            spans[event.step_key] = [round(entry.timestamp - origin, 2), float("nan")]
+        elif event.event_type in ends and event.step_key in spans:
+            spans[event.step_key][1] = round(entry.timestamp - origin, 2)
+    return spans
+
+
+def _step_workers(run_id: str) -> tuple[dict[str, str], bool, dict[str, list[float]]]:
     from dagster import DagsterInstance
 
     with DagsterInstance.get() as instance:
-        return worker_events(instance, run_id)
+        return (*worker_events(instance, run_id), step_spans(instance, run_id))
 
 
 def _main(argv: list[str]) -> int:
@@ -257,13 +276,14 @@ def _main(argv: list[str]) -> int:
         except RunFailed as exc:
             run_id, success, error = "", False, str(exc)
     seconds = time.perf_counter() - started
-    steps, checked = _step_workers(run_id) if run_id else ({}, False)
+    steps, checked, spans = _step_workers(run_id) if run_id else ({}, False, {})
     summary = {
         "run_id": run_id,
         "success": success,
         "seconds": seconds,
         "step_workers": steps,
         "executor_event": checked,
+        "step_spans": spans,
         "error": error,
     }
     print(json.dumps(summary))

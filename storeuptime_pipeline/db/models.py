@@ -31,9 +31,11 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     Time,
+    UniqueConstraint,
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storeuptime_pipeline.core.inputs import DEFAULT_TIMEZONE
@@ -152,7 +154,7 @@ class RejectedRow(Base):
 
 
 class _ReportValues:
-    """The columns of a stored report row (``uptime_report``, and ``report_stage`` before publishing)."""
+    """The columns of a stored report row (``uptime_report``)."""
 
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     store_id: Mapped[str] = mapped_column(StoreId)
@@ -165,7 +167,7 @@ class _ReportValues:
 
 
 class _OutageValues:
-    """The columns of one listed outage (``outages``, and ``outage_stage`` before publishing)."""
+    """The columns of one listed outage (``outages``)."""
 
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     store_id: Mapped[str] = mapped_column(StoreId)
@@ -176,24 +178,19 @@ class _OutageValues:
     ongoing: Mapped[bool] = mapped_column(Boolean)
 
 
-class _Staged:
-    """Whose rows these are: a report run's token and shard (migration 0005, ``db/report_stage.py``).
+class _Generation:
+    """Which writer's rows these are (migration 0006, ``db/report_stage.py``): 0 for a single-writer
+    path, else the sharded run's ``report_generations.generation``. Readers see, per as-of, only the
+    generation ``report_published`` names (none: 0), through the ``published_*`` views."""
 
-    The stage tables are UNLOGGED: nothing there must survive a crash (a run that did not publish is
-    re-run), and WAL for a week of rows per shard would double the write. Keyed like their published
-    table plus token and shard, so a retried shard replaces exactly its own rows.
-    """
-
-    run_token: Mapped[str] = mapped_column(Text)
-    shard: Mapped[int] = mapped_column(Integer)
-    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    generation: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
-class UptimeReport(_ReportValues, Base):
+class UptimeReport(_ReportValues, _Generation, Base):
     """Report values per store as of an instant (minutes for the hour, hours for day/week)."""
 
     __tablename__ = "uptime_report"
-    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id"),)
+    __table_args__ = (PrimaryKeyConstraint("as_of", "generation", "store_id"),)
 
     # Outage summary (migration 0003_outages); NULL on rows computed before it existed.
     outages_last_hour: Mapped[int | None] = mapped_column(Integer)
@@ -202,37 +199,37 @@ class UptimeReport(_ReportValues, Base):
     longest_outage_last_week: Mapped[float | None] = mapped_column(Double)
 
 
-class Outage(_OutageValues, Base):
+class Outage(_OutageValues, _Generation, Base):
     """One outage of a store in the week before a report instant (README, "Outages: how often")."""
 
     __tablename__ = "outages"
-    __table_args__ = (PrimaryKeyConstraint("as_of", "store_id", "start_utc"),)
+    __table_args__ = (PrimaryKeyConstraint("as_of", "generation", "store_id", "start_utc"),)
 
 
-class ReportStage(_Staged, _ReportValues, Base):
-    """Report rows a shard of one report run computed, waiting for the run's publish step."""
+class ReportGeneration(Base):
+    """A sharded report run whose shards write rows nobody reads until it publishes (``db/report_stage.py``).
 
-    __tablename__ = "report_stage"
-    __table_args__ = (
-        PrimaryKeyConstraint("run_token", "shard", "as_of", "store_id"),
-        {"prefixes": ["UNLOGGED"]},
-    )
+    Its as-ofs turn every lookup or delete of its rows into equality probes of the primary key
+    (as_of, generation, ...): a range of as-ofs would scan every generation's rows in it.
+    ``created_at`` lets a later run remove what a run that died before publishing left behind.
+    """
 
-    # Always computed by a shard (unlike old uptime_report rows, which may predate outages).
-    outages_last_hour: Mapped[int] = mapped_column(Integer)
-    outages_last_day: Mapped[int] = mapped_column(Integer)
-    outages_last_week: Mapped[int] = mapped_column(Integer)
-    longest_outage_last_week: Mapped[float] = mapped_column(Double)
+    __tablename__ = "report_generations"
+    __table_args__ = (UniqueConstraint("run_token"),)
+
+    generation: Mapped[int] = mapped_column(BigInteger, Identity(always=False, start=1), primary_key=True)
+    run_token: Mapped[str] = mapped_column(Text)
+    as_ofs: Mapped[list[datetime]] = mapped_column(ARRAY(DateTime(timezone=True)))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class OutageStage(_Staged, _OutageValues, Base):
-    """The outage list of a shard of one report run, waiting for its publish step."""
+class ReportPublished(Base):
+    """The generation each as-of shows, where it is not 0 (a sharded run published it)."""
 
-    __tablename__ = "outage_stage"
-    __table_args__ = (
-        PrimaryKeyConstraint("run_token", "shard", "as_of", "store_id", "start_utc"),
-        {"prefixes": ["UNLOGGED"]},
-    )
+    __tablename__ = "report_published"
+
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class ReportRun(Base):

@@ -31,7 +31,11 @@ OUTAGE_ROW_COLUMNS = ("as_of", "store_id", "start_utc", "end_utc", "timezone", "
 
 
 def delete_outage_rows(conn: Connection, as_ofs: Iterable[datetime | pd.Timestamp]) -> None:
-    """Remove the outage lists of these instants, under the report write lock (see replace_report_rows)."""
+    """Remove the outage lists these instants show, under the report write lock (see replace_report_rows).
+
+    A single-writer path: call :func:`~storeuptime_pipeline.db.report_rows.replace_report_rows` for
+    the same instants later in the same transaction (it makes them show the rows written directly).
+    """
     delete_as_ofs_locked(conn, "outages", sorted({to_utc(a) for a in as_ofs}))
 
 
@@ -61,7 +65,7 @@ def read_outage_rows(conn: Connection, as_of: datetime | pd.Timestamp) -> pd.Dat
     query = """
         SELECT store_id, (extract(epoch FROM start_utc) * 1000000)::bigint,
                (extract(epoch FROM end_utc) * 1000000)::bigint, timezone, business_hours, ongoing
-        FROM outages WHERE as_of = %(as_of)s
+        FROM published_outages WHERE as_of = %(as_of)s
         ORDER BY store_id COLLATE "C", start_utc
     """
     dtypes = {
@@ -79,7 +83,7 @@ def read_extended_rows(conn: Connection, as_of: datetime | pd.Timestamp) -> pd.D
     """Report rows of one instant with the outage summary; None when they were stored without it."""
     values = ", ".join([*FIGURE_COLUMNS, *OUTAGE_SUMMARY_COLUMNS])
     query = f"""
-        SELECT store_id, {values} FROM uptime_report WHERE as_of = %(as_of)s
+        SELECT store_id, {values} FROM published_uptime_report WHERE as_of = %(as_of)s
         ORDER BY store_id COLLATE "C"
     """
     dtypes = {"store_id": "str", **dict.fromkeys([*FIGURE_COLUMNS, *OUTAGE_SUMMARY_COLUMNS], "float64")}

@@ -95,7 +95,8 @@ def table_row_count(conn: Connection, table: str) -> int:
     """Exact row count of one of the project's tables (the catalog's ``dagster/row_count``)."""
     if table not in COUNTED_TABLES:
         raise ValueError(f"not a counted table: {table!r}")
-    return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    source = "published_uptime_report" if table == "uptime_report" else table  # not a run's unpublished rows
+    return int(conn.execute(text(f"SELECT count(*) FROM {source}")).scalar_one())
 
 
 def has_poll_between(conn: Connection, after: pd.Timestamp, up_to: pd.Timestamp) -> bool:
@@ -113,10 +114,14 @@ def last_report_at_or_before(conn: Connection, instant: pd.Timestamp) -> pd.Time
     Only hour boundaries count (the partitions' as-ofs): an on-demand report as of 20:45 does not stand
     in for the hourly report as of 21:00.
     """
+    # Newest first along the key, stopping at the first row an as-of shows (a sharded run still
+    # computing has rows no as-of shows yet: db/report_stage.py); max() over the view would read them all.
     query = text(
-        "SELECT max(as_of) FROM uptime_report WHERE as_of <= :instant AND as_of = date_trunc('hour', as_of)"
+        "SELECT t.as_of FROM uptime_report t WHERE t.as_of <= :instant AND t.as_of = date_trunc('hour', t.as_of)"
+        " AND t.generation = coalesce((SELECT p.generation FROM report_published p WHERE p.as_of = t.as_of), 0)"
+        " ORDER BY t.as_of DESC LIMIT 1"
     )
-    value = conn.execute(query, {"instant": instant.to_pydatetime()}).scalar_one()
+    value = conn.execute(query, {"instant": instant.to_pydatetime()}).scalar_one_or_none()
     return None if value is None else to_utc(value)
 
 

@@ -50,6 +50,7 @@ def replace_report_rows(
     if not np.isin(frame_us, allowed_us).all():
         raise ValueError("frame contains as_of values that are not in as_ofs")
     delete_as_ofs_locked(conn, "uptime_report", wanted)
+    show_direct_rows(conn, wanted)
     if frame.empty:
         return 0
     names, columns = report_row_columns(frame, frame_us)
@@ -78,16 +79,31 @@ def report_row_columns(frame: pd.DataFrame, frame_us: np.ndarray) -> tuple[list[
 
 
 def delete_as_ofs_locked(conn: Connection, table: str, as_ofs: Sequence[pd.Timestamp]) -> None:
-    """Take the report write lock, then delete ``table``'s rows of these instants (UTC).
+    """Take the report write lock, then delete the rows ``table`` shows for these instants (UTC).
 
     Two runs writing the same as-of (two triggers of "now", a re-run during a backfill) would both
     delete nothing and then collide on the primary key: report writes (rows and outage lists, both
-    keyed by as_of) are serialized per transaction. ``table`` is one of ours, never user input.
+    keyed by as_of) are serialized per transaction. Only the shown generation goes (``report_published``,
+    else 0): the unpublished rows of a sharded run still computing stay its own (``db/report_stage``).
+    ``table`` is one of ours, never user input.
     """
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REPORT_WRITE_LOCK})
     if as_ofs:
         conn.execute(
-            text(f"DELETE FROM {table} WHERE as_of = ANY(:as_ofs)").bindparams(
+            text(
+                f"DELETE FROM {table} t USING (SELECT a.as_of, coalesce(p.generation, 0) AS generation"
+                " FROM unnest(:as_ofs) AS a(as_of) LEFT JOIN report_published p ON p.as_of = a.as_of) shown"
+                " WHERE t.as_of = shown.as_of AND t.generation = shown.generation"
+            ).bindparams(bindparam("as_ofs", type_=ARRAY(TIMESTAMP(timezone=True)))),
+            {"as_ofs": [t.to_pydatetime() for t in as_ofs]},
+        )
+
+
+def show_direct_rows(conn: Connection, as_ofs: Sequence[pd.Timestamp]) -> None:
+    """Let these instants show generation 0 again: the rows a single-writer path writes (this transaction)."""
+    if as_ofs:
+        conn.execute(
+            text("DELETE FROM report_published WHERE as_of = ANY(:as_ofs)").bindparams(
                 bindparam("as_ofs", type_=ARRAY(TIMESTAMP(timezone=True)))
             ),
             {"as_ofs": [t.to_pydatetime() for t in as_ofs]},
@@ -104,7 +120,7 @@ def read_report_rows(
     names = [*FIGURE_COLUMNS, *(OUTAGE_SUMMARY_COLUMNS if with_outage_summary else ())]
     query = f"""
         SELECT (extract(epoch FROM as_of) * 1000000)::bigint, store_id, {", ".join(names)}
-        FROM uptime_report WHERE as_of = %(as_of)s
+        FROM published_uptime_report WHERE as_of = %(as_of)s
         ORDER BY store_id COLLATE "C"
     """
     dtypes = {"as_of": "us_utc", "store_id": "str", **dict.fromkeys(names, "float64")}

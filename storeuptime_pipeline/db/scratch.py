@@ -38,13 +38,19 @@ def server_answers(url: str, timeout_s: int = 2) -> bool:
 
 
 @contextmanager
-def temporary_database(admin_url: str, prefix: str = "storeuptime_test_") -> Iterator[str]:
-    """Create an empty database on the admin URL's server; drop it (kicking out sessions) afterwards."""
+def temporary_database(
+    admin_url: str, prefix: str = "storeuptime_test_", template: str | None = None
+) -> Iterator[str]:
+    """Create an empty database on the admin URL's server (or a copy of database ``template``, which
+    must have no session then); drop it (kicking out sessions) afterwards."""
     name = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+            if template:
+                dispose_engines()  # this process's pooled sessions on the template
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         dispose_engines()  # pooled connections of get_engine() would otherwise keep the database busy

@@ -161,7 +161,48 @@ def celery_app() -> Celery:
     config = celery_executor_config()
     app = make_app(CeleryExecutor(retries=RetryMode(RetryMode.DISABLED), **config).app_args())
     create_task(app)
+    _pool_step_storage()
     return app
+
+
+#: Connections a step task's instance keeps open while the task runs (then all are closed).
+_STEP_POOL_OVERFLOW = 2
+
+
+def _pool_step_storage() -> None:
+    """Let each step task write its events over a few pooled connections, closed when it ends.
+
+    Why: dagster-celery's task opens the instance with Dagster's default storage, which connects to
+    Postgres anew for every event (NullPool, ~8 ms each here, against ~1 ms pooled). A backfill's
+    publish step records ~700 events (a materialization and three check evaluations per hour): ~5 s
+    of its ~25 s. The task body is dagster-celery's own; only its ``DagsterInstance.from_ref`` is
+    wrapped, in this worker process, and the instances it opened are disposed after each task.
+    """
+    from celery.signals import task_postrun
+    from dagster import DagsterInstance
+    from dagster._core.instance import InstanceRef
+    from dagster_celery import tasks
+
+    opened: list[DagsterInstance] = []
+
+    class _PooledInstance:
+        get = staticmethod(DagsterInstance.get)
+
+        @staticmethod
+        def from_ref(ref: InstanceRef) -> DagsterInstance:
+            instance = DagsterInstance.from_ref(ref)
+            instance.optimize_for_webserver(
+                statement_timeout=0, pool_recycle=3600, max_overflow=_STEP_POOL_OVERFLOW
+            )
+            opened.append(instance)
+            return instance
+
+    def _dispose(**_: object) -> None:
+        while opened:
+            opened.pop().dispose()
+
+    tasks.DagsterInstance = _PooledInstance  # type: ignore[misc]
+    task_postrun.connect(_dispose, weak=False)
 
 
 def redacted(url: str) -> str:

@@ -108,8 +108,8 @@ class ReportStepsIOManager(ConfigurableIOManager):
     Why not Dagster's default ``fs_io_manager``: it writes under DAGSTER_HOME, which each container of
     docker-compose has for itself, so a Celery worker could not read what the planning step wrote.
     The reports folder is shared by every process that runs report steps anyway (they write the CSVs).
-    Files live in ``<reports>/.steps/<run id>/``; the rows themselves never pass through here (they
-    are staged in Postgres, ``db/report_stage.py``).
+    Files live in ``<reports>/.steps/<run id>/``; the rows themselves never pass through here (the
+    shards write them to Postgres unpublished, ``db/report_stage.py``).
     """
 
     path: str | None = Field(

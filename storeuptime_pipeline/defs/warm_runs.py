@@ -81,15 +81,17 @@ class Spare:
     def reply(self, deadline: float) -> str:
         """The next line the spare wrote, waiting until ``deadline`` (monotonic)."""
         while b"\n" not in self.buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise SpareUnusable("no answer in time")
+            # Past the deadline the pipe is still looked at once: a launcher thread that was not
+            # scheduled for a while (a loaded machine) must not take an answer that is already
+            # there for silence, kill a worker that is running the run, and start the run twice.
+            remaining = max(0.0, deadline - time.monotonic())
             readable, _, _ = select.select([self.replies], [], [], remaining)
-            if readable:
-                chunk = os.read(self.replies, 4096)
-                if not chunk:
-                    raise SpareUnusable(f"exited with {self.process.poll()}")
-                self.buffer += chunk
+            if not readable:
+                raise SpareUnusable("no answer in time")
+            chunk = os.read(self.replies, 4096)
+            if not chunk:
+                raise SpareUnusable(f"exited with {self.process.poll()}")
+            self.buffer += chunk
         line, _, rest = bytes(self.buffer).partition(b"\n")
         self.buffer = bytearray(rest)
         return line.decode()
@@ -122,21 +124,50 @@ class Spare:
         _reap(self.process)
 
 
-def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare) -> None:
-    """Make sure a spare that failed to take ``run`` can never execute it, nor speak for its health.
+def _owns(instance: DagsterInstance, run: DagsterRun, spare: Spare) -> DagsterRun | None:
+    """The run as stored now, if ``spare`` tagged it (it accepts only after tagging), else None."""
+    current = instance.get_run_by_id(run.run_id)
+    if current is not None and current.tags.get(WARM_WORKER_TAG) == str(spare.process.pid):
+        return current
+    return None
 
-    It is killed; if it had tagged the run already (it accepted, but its answer came too late), its
-    tags are blanked, so that the health check and ``terminate`` follow the run's normal worker.
+
+def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare, why: str) -> bool:
+    """Settle a hand-off that went wrong (``why``); True when the run must not be launched again.
+
+    A spare that tagged the run accepted it, whatever its answer said or when it came: if it is
+    alive it runs the run, and starting it a second time would fail a run that is going well (seen
+    in a burst of 50 reports on a loaded machine). Otherwise the spare is killed, so that it can never
+    execute the run; if it had tagged the run, its tags are blanked so that the health check and
+    ``terminate`` follow the normal worker, unless it had begun the run already: that run has no
+    worker any more and is failed here, in one line, rather than launched twice.
     """
+    from dagster import DagsterRunStatus
+
     from storeuptime_pipeline.defs.run_launcher import WORKER_PID_TAG
 
+    pid = spare.process.pid
+    if spare.process.poll() is None and _owns(instance, run, spare) is not None:
+        instance.report_engine_event(
+            f"Warm run worker {pid} accepted the run after the launcher stopped waiting ({why}); it runs it.",
+            run,
+        )
+        return True
     if spare.process.poll() is None:
         spare.process.kill()
         with suppress(subprocess.TimeoutExpired):
             spare.process.wait(timeout=10)
-    current = instance.get_run_by_id(run.run_id)
-    if current is not None and current.tags.get(WARM_WORKER_TAG) == str(spare.process.pid):
+    current = _owns(instance, run, spare)
+    if current is None:
+        return False
+    if current.status in (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING):
         instance.add_run_tags(run.run_id, {WARM_WORKER_TAG: "", WORKER_PID_TAG: ""})
+        return False
+    if not current.is_finished:
+        instance.report_run_failed(
+            current, f"warm run worker {pid} stopped after it had begun the run ({why}); re-run the report"
+        )
+    return True
 
 
 def _reap(process: subprocess.Popen) -> None:
@@ -185,12 +216,15 @@ class WarmPool:
                 spare.hand(run.run_id, ACCEPT_TIMEOUT_S)
                 launched = True
             except SpareUnusable as exc:
-                log.warning("warm run worker %s not used for run %s: %s", spare.process.pid, run.run_id, exc)
-                instance.report_engine_event(
-                    f"Warm run worker {spare.process.pid} not used ({exc}); starting the run the normal way.",
-                    run,
-                )
-                _disown(instance, run, spare)
+                launched = _disown(instance, run, spare, str(exc))
+                if not launched:
+                    log.warning(
+                        "warm run worker %s not used for run %s: %s", spare.process.pid, run.run_id, exc
+                    )
+                    instance.report_engine_event(
+                        f"Warm run worker {spare.process.pid} not used ({exc}); starting the run the normal way.",
+                        run,
+                    )
             finally:
                 spare.close()
         if launched:
@@ -433,8 +467,12 @@ def main(argv: list[str]) -> int:
             return 0
         pid = str(os.getpid())
         instance.add_run_tags(run_id, {WORKER_HOST_TAG: host_id(), WORKER_PID_TAG: pid, WARM_WORKER_TAG: pid})
-        replies.write("accepted\n")
-        replies.close()
+        try:
+            replies.write("accepted\n")
+            replies.close()
+        except OSError:  # the launcher stopped waiting and closed its end: the tags made the run ours
+            with suppress(OSError):
+                os.close(replies.fileno())
         with capture_interrupts():
             _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
     return 0

@@ -137,7 +137,10 @@ def summary(report: pd.DataFrame) -> dict[str, object]:
 def worst_stores(report: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The stores with the most downtime in the last week, as of the latest instant."""
     latest = report[report["as_of"] == report["as_of"].max()]
-    return latest.sort_values(["downtime_last_week", "store_id"], ascending=[False, True]).head(n)[
+    # The top n by downtime with every tie at the cut (a partial selection, not a sort of the whole
+    # fleet: a backfill's publish does this once per hour), then the full order on that handful.
+    candidates = latest.nlargest(n, "downtime_last_week", keep="all")
+    return candidates.sort_values(["downtime_last_week", "store_id"], ascending=[False, True]).head(n)[
         REPORT_COLUMNS
     ]
 

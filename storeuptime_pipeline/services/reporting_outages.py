@@ -116,7 +116,8 @@ def outage_invariant_violations(report: pd.DataFrame, per_as_of: int = 10) -> pd
 def most_outages(report: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The stores with the most outages in the last week, as of the latest instant (then the longest)."""
     latest = report[report["as_of"] == report["as_of"].max()]
-    ranked = latest.sort_values(
+    candidates = latest.nlargest(n, "outages_last_week", keep="all")  # as worst_stores: ties kept
+    ranked = candidates.sort_values(
         ["outages_last_week", "longest_outage_last_week", "store_id"], ascending=[False, False, True]
     )
     return ranked.head(n)[["store_id", *OUTAGE_SUMMARY_COLUMNS, "downtime_last_week"]]

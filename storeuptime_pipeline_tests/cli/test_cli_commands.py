@@ -154,7 +154,7 @@ def test_demo_migrates_at_its_start_then_backfill_runs_in_process(
     assert re.search(r"^2 partition\(s\) materialized in \d+\.\d s \(run [0-9a-f-]{36}\)$", done, re.M), done
     with engine.connect() as conn:
         hours = conn.execute(
-            text("SELECT count(DISTINCT as_of) FROM uptime_report WHERE as_of IN (:a, :b)"),
+            text("SELECT count(DISTINCT as_of) FROM published_uptime_report WHERE as_of IN (:a, :b)"),
             {
                 "a": pd.Timestamp("2023-01-24 01:00", tz="UTC"),
                 "b": pd.Timestamp("2023-01-24 02:00", tz="UTC"),

@@ -109,10 +109,16 @@ def _seed(engine: Engine) -> None:
 
 
 def _added_later(diff: tuple) -> bool:
-    """A schema difference that a revision after 0004 accounts for (0005: shard hash, stage tables)."""
+    """A schema difference that a revision after 0004 accounts for (0005: shard hash; 0006: generations)."""
     if diff[0] == "add_table":
-        return diff[1].name in {"report_stage", "outage_stage"}
-    return diff[0] == "add_column" and diff[2] == "stores" and diff[3].name == "shard_hash"
+        return diff[1].name in {"report_generations", "report_published"}
+    if diff[0] == "add_column":
+        return (diff[2], diff[3].name) in {
+            ("stores", "shard_hash"),
+            ("uptime_report", "generation"),
+            ("outages", "generation"),
+        }
+    return False
 
 
 def test_upgrade_keeps_every_poll_in_weekly_partitions_and_downgrade_restores_the_plain_table(

@@ -34,7 +34,7 @@ def _tables(url: str) -> set[str]:
 
 def test_packaged_migrations_are_found_without_an_ini_file() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
-    assert migrate.head_revision() == "0005_store_shards"
+    assert migrate.head_revision() == "0006_report_generations"
 
 
 def test_upgrade_from_empty_to_head_then_again_is_a_no_op(empty_url: str) -> None:
@@ -125,8 +125,8 @@ def test_models_match_the_migrated_schema(database_url: str) -> None:
                     "store_status",
                     "uptime_report",
                     "outages",
-                    "report_stage",
-                    "outage_stage",
+                    "published_uptime_report",
+                    "published_outages",
                 ),
                 "C",
             )
@@ -141,7 +141,7 @@ def test_a_schema_difference_would_be_detected(empty_url: str) -> None:
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP INDEX ix_store_status_timestamp_utc")
-            conn.exec_driver_sql("ALTER TABLE uptime_report ALTER COLUMN uptime_last_hour TYPE real")
+            conn.exec_driver_sql("ALTER TABLE report_generations ALTER COLUMN generation TYPE integer")
         with engine.connect() as conn:
             context = MigrationContext.configure(
                 conn,

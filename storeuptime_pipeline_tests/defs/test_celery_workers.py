@@ -47,8 +47,9 @@ _TABLES = {  # table: sort columns (row order is not part of the result)
     "stores": ["store_id"],
     "business_hours": ["store_id", "day_of_week", "start_local", "end_local"],
     "store_status": ["store_id", "timestamp_utc"],
-    "uptime_report": ["as_of", "store_id"],
-    "outages": ["as_of", "store_id", "start_utc"],
+    # What the hours show (the views): the tables' generation column says which run wrote a row.
+    "published_uptime_report": ["as_of", "store_id"],
+    "published_outages": ["as_of", "store_id", "start_utc"],
 }
 
 

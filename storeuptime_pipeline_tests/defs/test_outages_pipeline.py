@@ -69,7 +69,9 @@ def _cli(loaded: dict, tmp_path: Path, command: str, as_of: str, *extra: str) ->
 
 def _stored_outages(loaded: dict, as_of: pd.Timestamp) -> int:
     with loaded["engine"].connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM outages WHERE as_of = :t"), {"t": as_of}).scalar_one()
+        return conn.execute(
+            text("SELECT count(*) FROM published_outages WHERE as_of = :t"), {"t": as_of}
+        ).scalar_one()
 
 
 def test_a_partition_stores_summary_and_list_byte_identical_to_the_cli(loaded: dict, tmp_path: Path) -> None:
@@ -154,7 +156,9 @@ def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
     assert _stored_outages(loaded, as_of) == before_outages
     assert extended_csv(loaded["engine"], as_of) == before_report
     with loaded["engine"].connect() as conn:
-        kept = conn.execute(text("SELECT min(business_hours) FROM outages WHERE as_of = :t"), {"t": as_of})
+        kept = conn.execute(
+            text("SELECT min(business_hours) FROM published_outages WHERE as_of = :t"), {"t": as_of}
+        )
         assert kept.scalar_one() == 99
 
 

@@ -83,7 +83,7 @@ def test_each_partition_has_its_own_as_of_row_count_figures_and_csv(backfilled) 
         seen_counts.add(rows)
     assert len(seen_counts) > 1, "hours of the range should differ in the stores they report"
     with engine.connect() as conn:
-        table_rows = conn.execute(text("SELECT count(*) FROM uptime_report")).scalar_one()
+        table_rows = conn.execute(text("SELECT count(*) FROM published_uptime_report")).scalar_one()
     assert _latest(instance, KEYS[0]).asset_materialization.metadata["dagster/row_count"].value == table_rows
 
 

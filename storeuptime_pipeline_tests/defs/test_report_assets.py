@@ -99,7 +99,7 @@ def test_a_24_hour_range_runs_once_and_equals_the_engine(loaded: dict) -> None:
         pd.testing.assert_frame_equal(_db_rows(engine, as_of)[REPORT_COLUMNS], want, check_dtype=False)
     with engine.connect() as conn:
         count = conn.execute(
-            text("SELECT count(*) FROM uptime_report WHERE as_of BETWEEN :a AND :b"),
+            text("SELECT count(*) FROM published_uptime_report WHERE as_of BETWEEN :a AND :b"),
             {"a": as_ofs[0].to_pydatetime(), "b": as_ofs[-1].to_pydatetime()},
         ).scalar_one()
     assert count == len(expected)
@@ -153,12 +153,14 @@ def test_a_range_in_1_3_or_7_shards_stores_the_same_rows_and_writes_the_same_fil
         assert len([s for s in steps if "uptime_report_shard[" in s]) == shards, steps
         with loaded["engine"].connect() as conn:
             rows = pd.read_sql_query(
-                text("SELECT * FROM uptime_report WHERE as_of = ANY(:a) ORDER BY as_of, store_id"),
+                text("SELECT * FROM published_uptime_report WHERE as_of = ANY(:a) ORDER BY as_of, store_id"),
                 conn,
                 params={"a": as_ofs},
             )
             outages = pd.read_sql_query(
-                text("SELECT * FROM outages WHERE as_of = ANY(:a) ORDER BY as_of, store_id, start_utc"),
+                text(
+                    "SELECT * FROM published_outages WHERE as_of = ANY(:a) ORDER BY as_of, store_id, start_utc"
+                ),
                 conn,
                 params={"a": as_ofs},
             )

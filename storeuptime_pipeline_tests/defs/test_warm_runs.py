@@ -7,14 +7,28 @@ test_warm_runs_live.py.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterRun, DagsterRunStatus
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.utils import make_new_run_id
 
 from storeuptime_pipeline import settings
 from storeuptime_pipeline.defs import warm_runs
-from storeuptime_pipeline.defs.warm_runs import WarmPool, _changed, _refusal
+from storeuptime_pipeline.defs.run_launcher import WORKER_PID_TAG
+from storeuptime_pipeline.defs.warm_runs import (
+    WARM_WORKER_TAG,
+    Spare,
+    SpareUnusable,
+    WarmPool,
+    _changed,
+    _disown,
+    _refusal,
+)
 
 
 def test_the_setting_defaults_to_off_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,9 +67,6 @@ def test_a_spare_refuses_a_run_it_must_not_execute(tmp_path: Path) -> None:
 
 
 def test_a_spare_whose_launcher_is_gone_exits(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     read_end, write_end = os.pipe()
     done = subprocess.run(
         [sys.executable, "-m", warm_runs.__name__, str(write_end)],
@@ -66,3 +77,63 @@ def test_a_spare_whose_launcher_is_gone_exits(tmp_path: Path) -> None:
     os.close(write_end)
     os.close(read_end)
     assert done.returncode == 0
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen]:
+    """A live process standing in for a spare's process (what the launcher signals and waits for)."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], stdin=subprocess.PIPE)
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=30)
+
+
+def test_an_answer_already_in_the_pipe_counts_even_past_the_deadline(sleeper: subprocess.Popen) -> None:
+    """A launcher thread that was not scheduled for a while must not take a waiting answer for silence."""
+    read_end, write_end = os.pipe()
+    try:
+        spare = Spare(sleeper, read_end)
+        os.write(write_end, b"accepted\n")
+        assert spare.reply(time.monotonic() - 5) == "accepted"
+        with pytest.raises(SpareUnusable, match="no answer in time"):
+            spare.reply(time.monotonic() - 5)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+
+
+def _tagged_run(instance: DagsterInstance, pid: int | None, status: DagsterRunStatus) -> DagsterRun:
+    tags = {WARM_WORKER_TAG: str(pid), WORKER_PID_TAG: str(pid)} if pid else {}
+    return instance.add_run(
+        DagsterRun(job_name="on_demand_report_job", run_id=make_new_run_id(), status=status, tags=tags)
+    )
+
+
+def test_a_spare_that_tagged_the_run_keeps_it_whatever_its_answer_said(sleeper: subprocess.Popen) -> None:
+    """The double launch behind a FAILURE seen in a burst of reports: the accept came late, the
+    launcher killed the spare that was running the run and started it again."""
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    spare = Spare(sleeper, read_end)
+    with DagsterInstance.ephemeral() as instance:
+        # Alive and tagged: it accepted; the run is its own, nothing is killed or launched again.
+        run = _tagged_run(instance, sleeper.pid, DagsterRunStatus.STARTED)
+        assert _disown(instance, run, spare, "no answer in time") is True
+        assert sleeper.poll() is None
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED
+
+        # Not tagged: it never took the run; it is killed and the run may start the normal way.
+        untouched = _tagged_run(instance, None, DagsterRunStatus.STARTING)
+        assert _disown(instance, untouched, spare, "no answer in time") is False
+        assert sleeper.poll() is not None
+
+        # Tagged by a spare that is gone: before the run began, the tags are blanked (normal launch);
+        # after, the run has no worker and fails in one line instead of being launched twice.
+        early = _tagged_run(instance, sleeper.pid, DagsterRunStatus.STARTING)
+        assert _disown(instance, early, spare, "exited with -9") is False
+        assert instance.get_run_by_id(early.run_id).tags[WARM_WORKER_TAG] == ""
+        begun = _tagged_run(instance, sleeper.pid, DagsterRunStatus.STARTED)
+        assert _disown(instance, begun, spare, "exited with -9") is True
+        assert instance.get_run_by_id(begun.run_id).status == DagsterRunStatus.FAILURE
+    os.close(read_end)

@@ -64,7 +64,8 @@ def test_dropped_files_are_ingested_and_the_latest_partition_is_reported(
         def report_rows() -> int:
             with engine.connect() as conn:
                 return conn.execute(
-                    text("SELECT count(*) FROM uptime_report WHERE as_of = :t"), {"t": as_of.to_pydatetime()}
+                    text("SELECT count(*) FROM published_uptime_report WHERE as_of = :t"),
+                    {"t": as_of.to_pydatetime()},
                 ).scalar_one()
 
         def reported_after_last_ingest() -> bool:
@@ -105,7 +106,9 @@ def test_dropped_files_are_ingested_and_the_latest_partition_is_reported(
         assert runs[0].tags["dagster/asset_partition_range_end"] == "2023-01-24-02:00"
         with engine.connect() as conn:
             hours = conn.execute(
-                text("SELECT count(DISTINCT as_of) FROM uptime_report WHERE as_of BETWEEN :a AND :b"),
+                text(
+                    "SELECT count(DISTINCT as_of) FROM published_uptime_report WHERE as_of BETWEEN :a AND :b"
+                ),
                 {
                     "a": pd.Timestamp("2023-01-24 01:00", tz="UTC"),
                     "b": pd.Timestamp("2023-01-24 03:00", tz="UTC"),

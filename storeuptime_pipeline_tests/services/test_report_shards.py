@@ -63,10 +63,12 @@ def _stored(engine: Engine, table: str, order: str) -> pd.DataFrame:
 
 
 def _stage_rows(engine: Engine) -> int:
+    """Rows written by a run that no as-of shows (a run still computing, or one that failed)."""
     with engine.connect() as conn:
         return int(
             conn.exec_driver_sql(
-                "SELECT (SELECT count(*) FROM report_stage) + (SELECT count(*) FROM outage_stage)"
+                "SELECT (SELECT count(*) FROM uptime_report) - (SELECT count(*) FROM published_uptime_report)"
+                " + (SELECT count(*) FROM outages) - (SELECT count(*) FROM published_outages)"
             ).scalar_one()
         )
 
@@ -155,8 +157,8 @@ def test_sharded_runs_store_the_same_rows_and_write_the_same_bytes(loaded: Loade
         assert published.shards == shards and len(published.hours) == len(AS_OFS)
         assert all(o.passed for h in published.hours for o in h.checks)
         results[shards] = (
-            _stored(loaded.engine, "uptime_report", "as_of, store_id"),
-            _stored(loaded.engine, "outages", "as_of, store_id, start_utc"),
+            _stored(loaded.engine, "published_uptime_report", "as_of, store_id"),
+            _stored(loaded.engine, "published_outages", "as_of, store_id, start_utc"),
             {t: (folder / csv_name(t)).read_bytes() for t in AS_OFS},
             [
                 (h.figures, h.summary, h.worst_stores.to_dict(), h.most_outages.to_dict())
@@ -189,7 +191,7 @@ def _old_and_new(engine: Engine) -> tuple[int, int]:
             conn.execute(  # type: ignore[return-value]
                 text(
                     "SELECT count(*) FILTER (WHERE uptime_last_week = -1), count(*) FILTER (WHERE uptime_last_week <> -1)"
-                    " FROM uptime_report WHERE as_of = ANY(:a)"
+                    " FROM published_uptime_report WHERE as_of = ANY(:a)"
                 ),
                 {"a": [t.to_pydatetime() for t in AS_OFS]},
             ).one()
@@ -278,3 +280,85 @@ def test_publish_refuses_a_missing_shard_and_stage_rows_it_did_not_expect(
         report_shards.publish(loaded.engine, tmp_path, AS_OFS, "t-missing", outcomes, 3)
     with loaded.engine.begin() as conn:
         report_stage.clear_run(conn, "t-missing")
+
+
+def _shown(engine: Engine) -> pd.DataFrame:
+    """What every reader sees for AS_OFS: the rows the API serves (db.report_rows)."""
+    from storeuptime_pipeline.db.report_rows import read_report_rows
+
+    with engine.connect() as conn:
+        return pd.concat(
+            [read_report_rows(conn, t, with_outage_summary=True) for t in AS_OFS], ignore_index=True
+        )
+
+
+def test_shards_written_but_not_published_are_seen_by_no_reader(loaded: Loaded, tmp_path: Path) -> None:
+    """The shards write the published tables directly (no stage): until the publish flips the as-ofs
+    to the run's generation, readers, the views and the last-report lookup see only the old rows."""
+    from storeuptime_pipeline.db import queries
+
+    old = _mark_old(loaded.engine)
+    before = _shown(loaded.engine)
+    outcomes = [report_shards.run_shard(loaded.engine, AS_OFS, Shard(i, 3), "t-hidden") for i in range(3)]
+    assert _stage_rows(loaded.engine) > old  # the new rows are in the tables ...
+    pd.testing.assert_frame_equal(_shown(loaded.engine), before)  # ... and nobody sees them
+    assert _old_and_new(loaded.engine) == (old, 0)
+    with loaded.engine.connect() as conn:
+        assert queries.table_row_count(conn, "uptime_report") == len(before) + _other_rows(conn)
+        conn.exec_driver_sql("DELETE FROM uptime_report WHERE uptime_last_week = -1")  # not committed
+        last = queries.last_report_at_or_before(conn, AS_OFS[-1])
+        assert last is None or last < AS_OFS[0]  # only unpublished rows are left at AS_OFS: no report
+        conn.rollback()
+    report_shards.publish(loaded.engine, tmp_path, AS_OFS, "t-hidden", outcomes, 3)
+    assert _old_and_new(loaded.engine) == (0, old)
+    assert _stage_rows(loaded.engine) == 0  # the old rows are gone, the new ones are shown
+    with loaded.engine.connect() as conn:
+        assert queries.last_report_at_or_before(conn, AS_OFS[-1]) == AS_OFS[-1]
+        published = conn.exec_driver_sql("SELECT count(*) FROM report_published").scalar_one()
+    assert published == len(AS_OFS)
+
+    # A single-writer run afterwards (generation 0) replaces the sharded rows and takes the as-ofs back.
+    report_in_process(loaded.engine, tmp_path, AS_OFS, 1)
+    with loaded.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM report_published").scalar_one() == 0
+        generations = (
+            conn.exec_driver_sql(
+                "SELECT DISTINCT generation FROM uptime_report UNION SELECT DISTINCT generation FROM outages"
+            )
+            .scalars()
+            .all()
+        )
+    assert generations == [0]
+    assert _stage_rows(loaded.engine) == 0
+    assert len(_shown(loaded.engine)) == old
+
+
+def _other_rows(conn) -> int:
+    """Published report rows outside AS_OFS (earlier tests of the module may have left some)."""
+    return int(
+        conn.execute(
+            text("SELECT count(*) FROM published_uptime_report WHERE NOT as_of = ANY(:a)"),
+            {"a": [t.to_pydatetime() for t in AS_OFS]},
+        ).scalar_one()
+    )
+
+
+def test_stale_unpublished_runs_are_deleted_and_fresh_ones_kept(loaded: Loaded) -> None:
+    old = _mark_old(loaded.engine)
+    report_shards.run_shard(loaded.engine, AS_OFS, Shard(0, 2), "t-dead")
+    report_shards.run_shard(loaded.engine, AS_OFS, Shard(1, 2), "t-alive")
+    hidden = _stage_rows(loaded.engine)
+    with loaded.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE report_generations SET created_at = now() - interval '2 days' WHERE run_token = 't-dead'"
+        )
+        removed = report_stage.clear_stale(conn)
+    assert 0 < removed < hidden
+    assert _stage_rows(loaded.engine) == hidden - removed
+    with loaded.engine.connect() as conn:
+        tokens = conn.exec_driver_sql("SELECT run_token FROM report_generations").scalars().all()
+    assert tokens == ["t-alive"]
+    assert _old_and_new(loaded.engine) == (old, 0)
+    with loaded.engine.begin() as conn:
+        report_stage.clear_run(conn, "t-alive")
+    assert _stage_rows(loaded.engine) == 0

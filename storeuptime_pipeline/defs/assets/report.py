@@ -160,11 +160,15 @@ def hour_metadata(hour: HourResult, table_rows: int) -> dict[str, object]:
 
 
 def build_and_store(
-    engine: Engine, reports_dir, as_ofs: list[pd.Timestamp], shards: int | None = None
+    engine: Engine,
+    reports_dir,
+    as_ofs: list[pd.Timestamp],
+    shards: int | None = None,
+    checks: bool = True,
 ) -> tuple[Published, dict[pd.Timestamp, Path]]:
     """Compute the reports of these instants from Postgres in shards (in this process), publish their
     rows in one transaction and write their CSVs (hour by hour, from the stored rows)."""
-    published = report_in_process(engine, reports_dir, as_ofs, shards)
+    published = report_in_process(engine, reports_dir, as_ofs, shards, checks)
     return published, published.paths
 
 
@@ -235,7 +239,7 @@ def _as_ofs(context: OpExecutionContext) -> list[pd.Timestamp]:
 
 @dataclass(frozen=True)
 class ShardTask:
-    """What the planning step hands each shard step: the run's stage token and the shard."""
+    """What the planning step hands each shard step: the run's token (its generation's key) and the shard."""
 
     token: str
     shard: Shard
@@ -256,7 +260,7 @@ def uptime_report_plan(context: OpExecutionContext, database: DatabaseResource) 
     stale = clear_stale_stage(engine)
     context.log.info(
         f"computing {len(as_ofs)} hourly report(s), as of {as_ofs[0]} .. {as_ofs[-1]}, in {shards} store shard(s)"
-        + (f"; dropped {stale:,} stage rows of runs that never published" if stale else "")
+        + (f"; deleted {stale:,} rows of runs that never published" if stale else "")
     )
     for i in range(shards):
         yield DynamicOutput(ShardTask(context.run_id, Shard(i, shards)), mapping_key=f"shard_{i}_of_{shards}")
@@ -264,7 +268,7 @@ def uptime_report_plan(context: OpExecutionContext, database: DatabaseResource) 
 
 @op(
     out=Out(io_manager_key=REPORT_STEPS_IO),
-    description="Compute one store shard's reports and outage lists and stage them in Postgres.",
+    description="Compute one store shard's reports and outage lists and write them, unpublished, to Postgres.",
 )
 def uptime_report_shard(
     context: OpExecutionContext, database: DatabaseResource, task: ShardTask
@@ -272,7 +276,7 @@ def uptime_report_shard(
     started = time.perf_counter()
     outcome = run_shard(database.engine(), _as_ofs(context), task.shard, task.token)
     context.log.info(
-        f"shard {task.shard.index} of {task.shard.count}: {int(outcome.rows.sum()):,} rows staged"
+        f"shard {task.shard.index} of {task.shard.count}: {int(outcome.rows.sum()):,} rows written (unpublished)"
         f" in {time.perf_counter() - started:.1f} s"
     )
     return task.token, outcome
@@ -293,9 +297,7 @@ def uptime_report_publish(
     as_ofs = _as_ofs(context)
     tokens = {token for token, _ in staged}
     if len(tokens) != 1:
-        raise Failure(
-            description=f"the shards of one run staged under {len(tokens)} tokens: {sorted(tokens)}"
-        )
+        raise Failure(description=f"the shards of one run wrote under {len(tokens)} tokens: {sorted(tokens)}")
     outcomes = [outcome for _, outcome in staged]
     shards = outcomes[0].shard.count if outcomes else 0
     try:
@@ -342,8 +344,8 @@ def uptime_report(store_status, business_hours, store_timezones) -> dict[str, ob
     """Uptime and downtime within business hours, as of the end of each hourly partition.
 
     Computed in store shards: a planning step decides their number, one step per shard computes and
-    stages its rows (in parallel on Celery workers with STOREUPTIME_EXECUTOR=celery), and a publish
-    step replaces the hours' rows in one transaction, so re-runs and overlapping backfills are safe
+    writes its rows, unpublished (in parallel on Celery workers with STOREUPTIME_EXECUTOR=celery), and
+    a publish step makes the hours show them in one transaction, so re-runs and overlapping backfills are safe
     and a reader never sees an hour half old, half new. A range run (a backfill) is one run that
     still records every hour as that hour's own materialization (as_of, row counts, figures, CSV
     path) with that hour's check results, so the partitions page tells each hour's truth.
@@ -389,13 +391,15 @@ def on_demand_report(
                     "ingest a status file with current polls"
                 )
             raise NoPollsError("no polls in the database yet: ingest a status file first")
-        published, paths = build_and_store(engine, reports.folder(), [as_of])
+        published, paths = build_and_store(engine, reports.folder(), [as_of], checks=False)
     except (NoPollsError, ValueError) as exc:
         record_report(engine, report_id, context.run.run_id, status="failed", error=str(exc))
         raise Failure(description=str(exc)) from None
+    # Complete as soon as the rows and the CSV are there; the checks follow on the materialization.
     record_report(
         engine, report_id, context.run.run_id, status="complete", as_of=as_of, csv_path=str(paths[as_of])
     )
+    published = published.with_checks(engine)
     (hour,) = published.hours
     meta = _metadata(hour, time.perf_counter() - started)
     meta["report_id"] = report_id
