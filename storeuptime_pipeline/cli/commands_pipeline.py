@@ -164,7 +164,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nReport as of {as_of.isoformat()} (Dagster {_run_ref(run_id)})")
     _print_summary(engine, csv_path, as_of)
     print(f"\nThe report CSV: {csv_path}")
-    print(f"Every hourly report goes to {settings.reports_dir()} and the uptime_report table.")
+    print(
+        f"Every hourly report goes to {settings.reports_dir()} and Postgres (view published_uptime_report)."
+    )
     print(f"See the runs in the Dagster UI: make dev, then open {settings.dagster_url()}/runs")
     return 0
 
