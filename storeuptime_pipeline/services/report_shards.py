@@ -3,8 +3,9 @@
 A shard is the stores with ``store_hash(store_id) % N = i`` (``core.shards``, ``stores.shard_hash``).
 Each shard reads only its stores' polls, hours and timezones (``db.reads`` with a ``Shard``), runs
 the unchanged engine on them and writes its rows under the run's generation (``db.report_stage``),
-where no reader sees them before the publish; a shard's peak memory is its share of the fleet. The engine's result for a store depends on that store's rows only, so the
-union of the shards' rows is the unsharded report, row for row.
+where no reader sees them before the publish; a shard's peak memory is its share of the fleet. The
+engine's result for a store depends on that store's rows only, so the union of the shards' rows is
+the unsharded report, row for row.
 
 :func:`publish` makes the rows visible in one transaction, then writes each hour's CSV and figures
 from the stored rows, one hour at a time (the formatters are the ones ``storeuptime report`` uses,
@@ -71,7 +72,7 @@ def plan_shards(engine: Engine, as_ofs: Sequence[object], shards: int | None = N
     return max(1, math.ceil(polls / settings.POLLS_PER_AUTO_SHARD))
 
 
-def clear_stale_stage(engine: Engine) -> int:
+def clear_stale_runs(engine: Engine) -> int:
     """Delete the rows of runs that died before publishing (opened over a day ago)."""
     with engine.begin() as conn:
         return report_stage.clear_stale(conn)

@@ -63,7 +63,7 @@ from storeuptime_pipeline.services.report_shards import (
     Published,
     Shard,
     ShardOutcome,
-    clear_stale_stage,
+    clear_stale_runs,
     plan_shards,
     publish,
     report_in_process,
@@ -257,7 +257,7 @@ def uptime_report_plan(context: OpExecutionContext, database: DatabaseResource) 
         shards = plan_shards(engine, as_ofs)
     except ValueError as exc:  # a bad STOREUPTIME_REPORT_SHARDS: one line, no trace
         raise Failure(description=str(exc)) from None
-    stale = clear_stale_stage(engine)
+    stale = clear_stale_runs(engine)
     context.log.info(
         f"computing {len(as_ofs)} hourly report(s), as of {as_ofs[0]} .. {as_ofs[-1]}, in {shards} store shard(s)"
         + (f"; deleted {stale:,} rows of runs that never published" if stale else "")
