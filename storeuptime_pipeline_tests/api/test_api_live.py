@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from dagster import DagsterRunStatus, RunsFilter
+from dagster import DagsterRun, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine
 
 from storeuptime_pipeline.api.app import create_app, parse_as_of
@@ -132,6 +132,21 @@ def test_run_on_empty_database_is_failed_with_the_readable_reason(live: Live) ->
     }
 
 
+def _finished_runs(live: Live, runs_filter: RunsFilter) -> list[DagsterRun]:
+    """The runs matching ``runs_filter`` once every one has ended.
+
+    A report is recorded Complete once its rows and CSV are stored; the run itself ends a moment
+    later (the checks, the run's end event), so a status read right after Complete can be STARTED.
+    """
+
+    def finished() -> list[DagsterRun] | None:
+        with live.stack.instance() as instance:
+            found = list(instance.get_runs(runs_filter))
+        return found if found and all(r.is_finished for r in found) else None
+
+    return live.stack.wait_for(finished, "the on-demand runs to finish", timeout=120)
+
+
 def test_report_through_dagster_equals_the_cli_report(live: Live) -> None:
     _load(live)
     latest_id, as_of_id = _trigger(live), _trigger(live, "2023-01-24T06:00:00+02:00")
@@ -148,8 +163,7 @@ def test_report_through_dagster_equals_the_cli_report(live: Live) -> None:
     assert as_json["status"] == "Complete" and as_json["csv"] == latest.text
     assert as_json["as_of"] == live.data.end.isoformat().replace("+00:00", "Z")
 
-    with live.stack.instance() as instance:
-        runs = instance.get_runs(RunsFilter(tags={REPORT_ID_TAG: latest_id}))
+    runs = _finished_runs(live, RunsFilter(tags={REPORT_ID_TAG: latest_id}))
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
     assert runs[0].job_name == "on_demand_report_job"
 
@@ -185,14 +199,7 @@ def test_fifty_concurrent_triggers_all_complete_correct_and_unmixed(live: Live) 
     for report_id, as_of in zip(report_ids, wanted, strict=True):
         assert answers[report_id].text == expected[as_of], f"report {report_id} (as_of {as_of!r}) differs"
 
-    # A report is recorded complete once its rows are stored; the run itself ends a moment later
-    # (check results, run end event), so wait for every run to finish before looking at its status.
-    def finished_runs():
-        with live.stack.instance() as instance:
-            found = instance.get_runs(RunsFilter(job_name="on_demand_report_job"))
-        return found if all(r.is_finished for r in found) else None
-
-    runs = live.stack.wait_for(finished_runs, "every on-demand run to finish", timeout=120)
+    runs = _finished_runs(live, RunsFilter(job_name="on_demand_report_job"))
     by_report = {r.tags.get(REPORT_ID_TAG): r for r in runs}
     for report_id, as_of in zip(report_ids, wanted, strict=True):
         run = by_report[report_id]
