@@ -6,6 +6,7 @@ rules produce from the files, so the engine cannot tell a report from Postgres f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -51,13 +52,14 @@ def shard_filter(column: str, shard: Shard | None) -> tuple[str, dict[str, int]]
 
 
 # psycopg2 parameter style: COPY takes no bind parameters, so values are mogrified in (copyio).
-# {shard} is the shard predicate (shard_filter) or empty: one template for sharded and unsharded reads.
+# {shard} is the shard predicate (shard_filter) or empty: one template for sharded and unsharded reads;
+# {upper} closes the window (<=) or leaves its end out (<) for a part that another part continues.
 # store_id as a categorical: one Python string per store, not per poll (the engine uses its codes).
 _POLL_TYPES: Final = {"store_id": "category", "timestamp_utc": "utc_text", "is_active": "tf"}
 _POLLS_WINDOW: Final = """
     SELECT store_id, timestamp_utc AT TIME ZONE 'UTC', is_active
     FROM store_status
-    WHERE timestamp_utc >= %(start)s AND timestamp_utc <= %(end)s{shard}
+    WHERE timestamp_utc >= %(start)s AND timestamp_utc {upper} %(end)s{shard}
 """
 _LAST_EARLIER_POLL: Final = """
     SELECT s.store_id, p.timestamp_utc AT TIME ZONE 'UTC', p.is_active
@@ -71,7 +73,7 @@ _LAST_EARLIER_POLL: Final = """
     WHERE true{shard}
 """
 #: The unsharded queries as they run (the benchmarks EXPLAIN them).
-POLLS_WINDOW_SQL: Final = _POLLS_WINDOW.format(shard="")
+POLLS_WINDOW_SQL: Final = _POLLS_WINDOW.format(shard="", upper="<=")
 LAST_EARLIER_POLL_SQL: Final = _LAST_EARLIER_POLL.format(shard="")
 
 
@@ -83,30 +85,57 @@ def read_polls_window(
 ) -> pd.DataFrame:
     """Polls with ``start <= timestamp_utc <= end`` plus, per store, its last poll before ``start``.
 
-    The earlier poll tells the engine each store's state when the window opens. It is found with one
-    backward PK-index probe per store (LATERAL ... ORDER BY timestamp_utc DESC LIMIT 1), so the cost
-    depends on the number of stores, not on how much older history is stored. Unordered: the engine
-    sorts anyway, and sorting here would only repeat that work. With ``shard``, only its stores' polls.
+    The earlier poll tells the engine each store's state when the window opens. Unordered: the
+    engine sorts anyway, and sorting here would only repeat that work. With ``shard``, only its
+    stores' polls. On one connection; :func:`read_inputs_parallel` reads the same rows on several.
     """
+    return combine_polls(
+        [read_window_part(conn, start, end, shard, closed=True), read_earlier_polls(conn, start, shard)]
+    )
+
+
+def read_window_part(
+    conn: Connection,
+    start: datetime | pd.Timestamp,
+    end: datetime | pd.Timestamp,
+    shard: Shard | None = None,
+    *,
+    closed: bool,
+) -> pd.DataFrame:
+    """Polls with ``start <= timestamp_utc < end`` (``<= end`` when ``closed``), of ``shard``'s stores."""
     params: dict[str, object] = {"start": to_utc(start).to_pydatetime(), "end": to_utc(end).to_pydatetime()}
     # The window is read through a bitmap scan: a plain index scan visits the heap in time order, and
     # once history was loaded out of order (a backfill of older files) that is much slower than reading
-    # the window's pages in physical order. The per-store probes below still use the PK index.
+    # the window's pages in physical order. The per-store probes of the earlier polls use the PK index.
     conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
     try:
         where, shard_params = shard_filter("store_id", shard)
-        window = copy_out_frame(
-            conn, _POLLS_WINDOW.format(shard=where), {**params, **shard_params}, _POLL_TYPES
-        )
+        query = _POLLS_WINDOW.format(shard=where, upper="<=" if closed else "<")
+        return copy_out_frame(conn, query, {**params, **shard_params}, _POLL_TYPES)
     finally:
         conn.exec_driver_sql("RESET enable_indexscan")
+
+
+def read_earlier_polls(
+    conn: Connection, start: datetime | pd.Timestamp, shard: Shard | None = None
+) -> pd.DataFrame:
+    """Each store's (of ``shard``) last poll before ``start``.
+
+    One backward PK-index probe per store (LATERAL ... ORDER BY timestamp_utc DESC LIMIT 1), so the
+    cost depends on the number of stores, not on how much older history is stored.
+    """
     where, shard_params = shard_filter("s.store_id", shard)
-    earlier = copy_out_frame(
-        conn, _LAST_EARLIER_POLL.format(shard=where), {**params, **shard_params}, _POLL_TYPES
-    )
-    # concat of two categoricals with different categories would fall back to one string per poll.
-    store_id = union_categoricals([window["store_id"], earlier["store_id"]])
-    both = pd.concat([window.drop(columns="store_id"), earlier.drop(columns="store_id")], ignore_index=True)
+    params = {"start": to_utc(start).to_pydatetime(), **shard_params}
+    return copy_out_frame(conn, _LAST_EARLIER_POLL.format(shard=where), params, _POLL_TYPES)
+
+
+def combine_polls(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One poll frame from parts read apart, the store ids kept categorical.
+
+    ``pd.concat`` of categoricals with different categories falls back to one string per poll.
+    """
+    store_id = union_categoricals([part["store_id"] for part in parts])
+    both = pd.concat([part.drop(columns="store_id") for part in parts], ignore_index=True)
     both.insert(0, "store_id", store_id)
     return both
 

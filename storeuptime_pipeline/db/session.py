@@ -8,9 +8,11 @@ restart such as ``storeuptime db stop`` followed by a new start.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -32,3 +34,27 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+@contextmanager
+def snapshot_connections(engine: Engine, count: int) -> Iterator[list[Connection]]:
+    """``count`` connections, each in a read-only REPEATABLE READ transaction, all on one snapshot.
+
+    Why: the reads of one report run in parallel on several connections (each a Postgres backend,
+    so a core each), yet must see the database as of one instant, as a single transaction would: a
+    load that commits meanwhile is seen by none of them or, once they are done, by the next report.
+    The first connection exports its snapshot (``pg_export_snapshot``) and the others import it.
+    """
+    with ExitStack() as stack:
+        conns: list[Connection] = []
+        for _ in range(count):
+            conn = stack.enter_context(engine.connect())
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            stack.enter_context(conn.begin())
+            conns.append(conn)
+        conns[0].exec_driver_sql("SET TRANSACTION READ ONLY")
+        snapshot = conns[0].exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        for conn in conns[1:]:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            conn.exec_driver_sql("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+        yield conns

@@ -11,12 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from storeuptime_pipeline.core.report import FIGURE_COLUMNS, Timeline
 from storeuptime_pipeline.core.shards import store_hash
 from storeuptime_pipeline.db import file_records, poll_load, queries, reads, reference_load, report_rows
 from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, metadata
+from storeuptime_pipeline.db.session import snapshot_connections
+from storeuptime_pipeline.services.reporting import read_inputs, read_window
 
 T0 = pd.Timestamp("2023-01-24 12:00:00", tz="UTC")
 UUID_STORE = "8419537941919820732"
@@ -490,6 +492,52 @@ def test_read_polls_window_returns_the_window_plus_the_last_earlier_poll(db_conn
         reads.read_polls_window(db_conn, start.tz_localize(None).to_pydatetime(), end.to_pydatetime())
     )
     pd.testing.assert_frame_equal(naive, expected)  # naive datetimes are taken as UTC
+
+
+def test_read_inputs_reads_the_window_once_on_parallel_connections(clean_db: Engine) -> None:
+    """The window is read in two halves of time on two connections: a poll on the seam is read once,
+    and the whole equals the one-connection read (polls, hours, timezones)."""
+    as_of = T0 + timedelta(days=10)
+    lo, hi = read_window([pd.Timestamp(as_of)])
+    middle = lo + (hi - lo) / 2
+    one_us = timedelta(microseconds=1)
+    rows = [
+        ("1", lo - timedelta(hours=2), True),  # the last earlier poll
+        ("1", lo, False),
+        ("1", middle - one_us, True),
+        ("1", middle, False),  # on the seam: in the second half only
+        ("1", middle + one_us, True),
+        ("1", hi, True),
+        ("1", hi + one_us, False),  # after the window
+        ("2", middle, True),
+        ("3", lo - timedelta(days=3), False),  # only an earlier poll
+    ]
+    with clean_db.begin() as conn:
+        poll_load.upsert_polls(conn, polls_frame(rows))
+    inputs = read_inputs(clean_db, [pd.Timestamp(as_of)])
+    expected = polls_frame([rows[i] for i in (0, 1, 2, 3, 4, 5, 7, 8)])
+    pd.testing.assert_frame_equal(_by_store_time(inputs.polls), expected)
+    assert isinstance(inputs.polls["store_id"].dtype, pd.CategoricalDtype)
+    with clean_db.connect() as conn:
+        pd.testing.assert_frame_equal(_by_store_time(reads.read_polls_window(conn, lo, hi)), expected)
+        pd.testing.assert_frame_equal(inputs.hours, reads.read_business_hours(conn))
+        pd.testing.assert_frame_equal(inputs.timezones, reads.read_timezones(conn))
+
+
+def test_snapshot_connections_see_one_instant_and_no_later_commit(clean_db: Engine) -> None:
+    """The parallel reads of one report see the database as one transaction would."""
+    with clean_db.begin() as conn:
+        poll_load.upsert_polls(conn, polls_frame([("1", T0, True)]))
+    count = "SELECT count(*) FROM store_status"
+    with snapshot_connections(clean_db, 3) as conns:
+        assert [c.exec_driver_sql(count).scalar_one() for c in conns[:1]] == [1]
+        with clean_db.begin() as writer:  # commits while the readers are open
+            poll_load.upsert_polls(writer, polls_frame([("2", T0, False)]))
+        assert [c.exec_driver_sql(count).scalar_one() for c in conns] == [1, 1, 1]
+        with pytest.raises(DBAPIError, match="read-only"):
+            conns[1].exec_driver_sql("DELETE FROM store_status")
+    with clean_db.connect() as conn:
+        assert conn.exec_driver_sql(count).scalar_one() == 2
 
 
 def test_last_earlier_poll_uses_one_pk_probe_per_store(db_conn: Connection) -> None:
