@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterInstance
+from dagster._core.run_coordinator import QueuedRunCoordinator
 from sqlalchemy.engine import make_url
 
 from storeuptime_pipeline.db import config
 from storeuptime_pipeline.db.scratch import temporary_database
+from storeuptime_pipeline.defs.run_coordinator import DEQUEUE_INTERVAL_S
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
@@ -75,7 +77,7 @@ def test_dagster_yaml_holds_no_credentials() -> None:
     assert db.pop("scheme") == "postgresql+psycopg2"
     assert all(set(value) == {"env"} for value in db.values()), db
     assert {value["env"] for value in db.values()} <= set(config.dagster_storage_env("postgresql://u@h/d"))
-    assert document["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert document["run_coordinator"]["class"] == "PromptQueuedRunCoordinator"
     assert document["telemetry"] == {"enabled": False}
 
 
@@ -115,7 +117,8 @@ def assert_instance_uses(instance: DagsterInstance, url: str) -> None:
         assert dagster_url.drivername == "postgresql+psycopg2"
         assert dagster_url.database == make_url(url).database
         coordinator = instance.run_coordinator
-        assert type(coordinator).__name__ == "QueuedRunCoordinator"
+        assert isinstance(coordinator, QueuedRunCoordinator)
+        assert coordinator.dequeue_interval_seconds == DEQUEUE_INTERVAL_S
         assert coordinator.get_run_queue_config().max_concurrent_runs == 4  # type: ignore[attr-defined]
         assert instance.get_runs_count() == 0  # a real round trip to the database
     finally:
