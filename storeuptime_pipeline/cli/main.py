@@ -18,7 +18,7 @@ from storeuptime_pipeline.cli.commands_serve import cmd_api, cmd_dev
 from storeuptime_pipeline.cli.worker import add_parser as add_worker_parser
 from storeuptime_pipeline.core.inputs import InputFileError
 from storeuptime_pipeline.core.limits import InstantError
-from storeuptime_pipeline.db.errors import EmbeddedServerError, SchemaNotReady
+from storeuptime_pipeline.db.errors import EmbeddedServerError, ReadBlocked, SchemaNotReady
 
 
 def _verbose_flag(parser: argparse.ArgumentParser) -> None:
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputFileError, InstantError) as exc:
         print(f"storeuptime {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (EmbeddedServerError, SchemaNotReady) as exc:
+    except (EmbeddedServerError, ReadBlocked, SchemaNotReady) as exc:
         print(f"storeuptime {args.command}: {exc}", file=sys.stderr)
         return 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -16,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from storeuptime_pipeline.core.report import FIGURE_COLUMNS, Timeline
 from storeuptime_pipeline.core.shards import store_hash
 from storeuptime_pipeline.db import file_records, poll_load, queries, reads, reference_load, report_rows
+from storeuptime_pipeline.db.errors import ReadBlocked
 from storeuptime_pipeline.db.models import DEFAULT_TIMEZONE, metadata
 from storeuptime_pipeline.db.session import snapshot_connections
 from storeuptime_pipeline.services.reporting import read_inputs, read_window
@@ -538,6 +541,45 @@ def test_snapshot_connections_see_one_instant_and_no_later_commit(clean_db: Engi
             conns[1].exec_driver_sql("DELETE FROM store_status")
     with clean_db.connect() as conn:
         assert conn.exec_driver_sql(count).scalar_one() == 2
+
+
+def test_a_lock_queued_between_parallel_reads_fails_the_read_in_one_line(clean_db: Engine) -> None:
+    """ACCESS EXCLUSIVE queued after one reader's lock blocks the next reader while the first waits
+    for it in this process: a cycle Postgres cannot see. The lock timeout ends it with ReadBlocked."""
+    with clean_db.begin() as conn:
+        poll_load.upsert_polls(conn, polls_frame([("1", T0, True)]))
+    count = "SELECT count(*) FROM store_status"
+    locked = threading.Event()
+
+    def exclusive() -> None:
+        with clean_db.begin() as other:
+            other.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
+            locked.set()
+            other.exec_driver_sql("LOCK TABLE store_status IN ACCESS EXCLUSIVE MODE")
+
+    with (
+        pytest.raises(ReadBlocked, match=r"waited 0.5 s for a table lock.*run the report again"),
+        snapshot_connections(clean_db, 2, lock_timeout_s=0.5) as (first, second),
+    ):
+        assert first.exec_driver_sql(count).scalar_one() == 1  # holds ACCESS SHARE from here
+        locker = threading.Thread(target=exclusive)
+        locker.start()
+        locked.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _lock_waiting(clean_db):
+            time.sleep(0.05)
+        second.exec_driver_sql(count)  # queued behind the exclusive request: times out
+    locker.join(30)  # the readers' transactions ended, so the exclusive lock was granted and released
+    assert not locker.is_alive()
+
+
+def _lock_waiting(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'store_status'::regclass"
+            ).scalar_one()
+        )
 
 
 def test_last_earlier_poll_uses_one_pk_probe_per_store(db_conn: Connection) -> None:

@@ -42,6 +42,7 @@ from sqlalchemy import Engine
 
 from storeuptime_pipeline.core.limits import parse_as_of, time_limits
 from storeuptime_pipeline.db import queries
+from storeuptime_pipeline.db.errors import ReadBlocked
 from storeuptime_pipeline.db.run_records import record_report
 from storeuptime_pipeline.defs.assets.ingest import INGEST_ASSETS
 from storeuptime_pipeline.defs.assets.metadata import (
@@ -274,7 +275,10 @@ def uptime_report_shard(
     context: OpExecutionContext, database: DatabaseResource, task: ShardTask
 ) -> tuple[str, ShardOutcome]:
     started = time.perf_counter()
-    outcome = run_shard(database.engine(), _as_ofs(context), task.shard, task.token)
+    try:
+        outcome = run_shard(database.engine(), _as_ofs(context), task.shard, task.token)
+    except ReadBlocked as exc:  # one line, no trace: nothing was written (run_shard's one transaction)
+        raise Failure(description=str(exc)) from None
     context.log.info(
         f"shard {task.shard.index} of {task.shard.count}: {int(outcome.rows.sum()):,} rows written (unpublished)"
         f" in {time.perf_counter() - started:.1f} s"
@@ -392,7 +396,7 @@ def on_demand_report(
                 )
             raise NoPollsError("no polls in the database yet: ingest a status file first")
         published, paths = build_and_store(engine, reports.folder(), [as_of], checks=False)
-    except (NoPollsError, ValueError) as exc:
+    except (NoPollsError, ReadBlocked, ValueError) as exc:
         record_report(engine, report_id, context.run.run_id, status="failed", error=str(exc))
         raise Failure(description=str(exc)) from None
     # Complete as soon as the rows and the CSV are there; the checks follow on the materialization.
