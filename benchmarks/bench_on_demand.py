@@ -16,6 +16,13 @@ Ways: ``normal`` (STOREUPTIME_WARM_RUNS=0: the code server starts a fresh run wo
 ``storeuptime worker``; skipped when no Redis answers). The first trigger of each way is reported
 apart (it starts the first spare) and is not in the figures.
 
+Every trigger reports as of the same latest poll, so each replaces the rows of the one before: a
+week's outage list (~69k rows) and the report rows become dead tuples that the next write's unique
+checks step over. Autovacuum clears them on a normal server; on one with ``autovacuum = off`` (this
+development machine's CI configuration) they pile up, 20 triggers per way, and later triggers and
+ways get slower for that alone. ``--vacuum auto`` (the default) therefore VACUUMs the report tables
+before each trigger when the server's autovacuum is off, and says so; ``always``/``never`` force it.
+
     nice -n 10 .venv/bin/python benchmarks/bench_on_demand.py [--triggers 20] [--ways normal warm celery]
 """
 
@@ -134,7 +141,17 @@ def phases(
     return marks
 
 
-def measure(way: str, url: str, workdir: Path, triggers: int) -> dict[str, object]:
+#: What an on-demand report rewrites (see the module note).
+VACUUMED = ("uptime_report", "outages", "report_runs", "report_published")
+
+
+def vacuum_report_tables(engine: Engine) -> None:
+    """Stand in for autovacuum: VACUUM (outside a transaction) the tables each trigger rewrites."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM {', '.join(VACUUMED)}")
+
+
+def measure(way: str, url: str, workdir: Path, triggers: int, vacuum: bool) -> dict[str, object]:
     """Start the stack for one way, trigger ``triggers`` + 1 reports in turn; latencies and phases."""
     extra = {settings.WARM_RUNS_ENV: "0" if way == "normal" else "1"}
     with ExitStack() as stack:
@@ -161,6 +178,8 @@ def measure(way: str, url: str, workdir: Path, triggers: int) -> dict[str, objec
         engine = get_engine(url)
         samples: list[tuple[float, dict[str, float]]] = []
         for _ in range(triggers):
+            if vacuum:
+                vacuum_report_tables(engine)
             report_id, began, total = trigger_and_wait(session, api)
             marks = phases(instance, engine, report_id, began, total)
             samples.append((marks["complete"], marks))
@@ -198,6 +217,12 @@ def main() -> None:
     parser.add_argument("--stores", type=int, default=14_000)
     parser.add_argument("--triggers", type=int, default=20)
     parser.add_argument("--ways", nargs="+", default=["normal", "warm", "celery"])
+    parser.add_argument(
+        "--vacuum",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="VACUUM the report tables before each trigger (auto: when the server's autovacuum is off)",
+    )
     args = parser.parse_args()
 
     ds = dataset(stores=args.stores, days=8)
@@ -218,11 +243,19 @@ def main() -> None:
             ("status", ds.status_path),
         ):
             load_files(engine, kind, [path])
+        with engine.connect() as conn:
+            autovacuum = conn.exec_driver_sql("SHOW autovacuum").scalar_one()
+        vacuum = args.vacuum == "always" or (args.vacuum == "auto" and autovacuum != "on")
+        print(
+            f"server autovacuum: {autovacuum}; report tables VACUUMed before each trigger: "
+            f"{'yes' if vacuum else 'no'} (--vacuum {args.vacuum})",
+            flush=True,
+        )
         for way in args.ways:
             if way == "celery" and not redis_answers():
                 print(f"celery  skipped: no Redis answers at {REDIS_HOST}:{REDIS_PORT}")
                 continue
-            result = measure(way, url, work, args.triggers)
+            result = measure(way, url, work, args.triggers, vacuum)
             print(summary(way, result), flush=True)
             print(f"        load average after: {os.getloadavg()}", flush=True)
         engine.dispose()
