@@ -195,8 +195,6 @@ def main() -> None:
         else:
             migrate.upgrade(url)
         engine = get_engine(url)
-        for kind, path in (("timezones", ds.timezones_path), ("hours", ds.hours_path)):
-            load_files(engine, kind, [path])
         load_s, _ = _timed(lambda: _build_plain_table(engine, ds.status_path))
         rows, size_mb, _ = _table_facts(engine)
         print(f"built the plain 0003 table: {rows:,} polls in {load_s:.1f} s; {size_mb:,.0f} MB {_load()}")
@@ -211,6 +209,10 @@ def main() -> None:
             )
         else:
             print(f"migration: none ({PARTITIONED_REVISION} not in this revision; plain table)")
+        # The reference files after the migration: this revision's load expects its own schema (0005
+        # added stores.shard_hash), and the 0003 table of polls does not need them.
+        for kind, path in (("timezones", ds.timezones_path), ("hours", ds.hours_path)):
+            load_files(engine, kind, [path])
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE store_status")
 
