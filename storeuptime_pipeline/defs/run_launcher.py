@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -38,6 +39,10 @@ from storeuptime_pipeline.defs.warm_runs import WARM_WORKER_TAG, WarmPool, termi
 
 WORKER_HOST_TAG = "storeuptime/worker_host"
 WORKER_PID_TAG = "storeuptime/worker_pid"
+#: When the tagged worker claimed the run (epoch seconds): the pid-reuse check's reference. Not the
+#: run's creation: a warm worker forked while the run waited in the queue started after it, and was
+#: judged a reused pid (its run failed, report Complete, in a burst of 50 on-demand reports).
+WORKER_SINCE_TAG = "storeuptime/worker_since"
 #: A process created more than this after the run started cannot be its worker (pid reused).
 _PID_REUSE_SLACK_S = 2.0  # psutil derives create times from the boot time, in whole seconds
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
@@ -55,8 +60,13 @@ def host_id() -> str:
 
 
 def worker_tags() -> dict[str, str]:
-    """Tags of a run executed in this process (``materialize`` in the CLI), for the health check."""
-    return {WORKER_HOST_TAG: host_id(), WORKER_PID_TAG: str(os.getpid())}
+    """Tags of a run executed in this process (``materialize`` in the CLI, a warm run worker), for
+    the health check: this host, this pid, and now (this process is alive and claims the run)."""
+    return {
+        WORKER_HOST_TAG: host_id(),
+        WORKER_PID_TAG: str(os.getpid()),
+        WORKER_SINCE_TAG: f"{time.time():.3f}",
+    }
 
 
 class MonitoredRunLauncher(DefaultRunLauncher):
@@ -149,7 +159,10 @@ def _worker_pid(instance: DagsterInstance, run: DagsterRun) -> tuple[int | None,
     started = record.create_timestamp.timestamp() if record is not None else None
     tagged = run.tags.get(WORKER_PID_TAG)
     if tagged and tagged.isdigit():
-        return int(tagged), started
+        try:
+            return int(tagged), float(run.tags.get(WORKER_SINCE_TAG) or "")
+        except ValueError:  # tagged before the claim time was recorded
+            return int(tagged), started
     for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
         event = entry.dagster_event
         data = event.engine_event_data if event is not None else None

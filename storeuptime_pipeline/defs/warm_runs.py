@@ -7,12 +7,14 @@ launcher hands it a run id it executes the run at once.
 
 How (``MonitoredRunLauncher`` in defs/run_launcher.py uses this for ``on_demand_report_job``):
 
-* A spare is ``python -m storeuptime_pipeline.defs.warm_runs FD``, started by the run launcher (in the
-  daemon) with the same interpreter and environment, for one job origin (the run's
-  ``job_code_origin``: interpreter, code pointer, job). It loads that job exactly as
-  ``dagster api execute_run`` would (``recon_job_from_origin``), opens the instance from the
-  launcher's ``InstanceRef``, answers ``ready`` on its reply pipe (file descriptor FD) and waits for
-  one line on stdin: the run id.
+* For each job origin (the run's ``job_code_origin``: interpreter, code pointer, job) the run
+  launcher (in the daemon) starts one *zygote*, ``python -m storeuptime_pipeline.defs.warm_runs
+  --zygote FD`` with the same interpreter and environment (defs/warm_zygote.py). It loads that job
+  exactly as ``dagster api execute_run`` would (``recon_job_from_origin``) and imports what a run
+  imports, once; it never runs anything itself.
+* A spare is a fork of the zygote (milliseconds, no second import competing with the run that is
+  going). It opens the instance from the launcher's ``InstanceRef`` and its own connections, answers
+  ``ready`` on its reply pipe and waits for one line on its stdin: the run id.
 * Before it accepts a run it checks that the run is the job it loaded (same origin and the same job
   snapshot as the code server computed), not yet started, and that no source file it imported
   changed since (a spare must never run stale code: then it refuses and the launcher starts the run
@@ -21,16 +23,18 @@ How (``MonitoredRunLauncher`` in defs/run_launcher.py uses this for ``on_demand_
   ``accepted`` and executes the run with Dagster's own run-worker body (the one ``dagster api
   execute_run`` uses: the "Started process" event, every run and step event, the exit event), under
   ``capture_interrupts`` like every run worker: SIGINT (what ``terminate`` sends) cancels the run.
-* One run per process, then it exits: nothing a run imported, cached or leaked reaches another run.
-  The launcher starts a new spare after each hand-off; with no live spare it launches the run the
-  normal way (and starts one for the next run).
+* One run per process, then it exits: nothing a run imported, cached or leaked reaches another run
+  (the zygote, which never ran one, is what the next fork copies). The launcher forks a new spare
+  after each hand-off; with no live spare it launches the run the normal way (and makes one for
+  the next run). A zygote whose code changed on disk says so when asked to fork and exits; the
+  launcher starts a new one.
 
-Spares exit when their launcher goes away (stdin reaches end of file) or on SIGINT/SIGTERM while idle.
+Spares exit when their launcher goes away (stdin reaches end of file) or on SIGINT/SIGTERM while
+idle; a zygote at the end of its socket.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import select
@@ -42,7 +46,9 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
+
+from storeuptime_pipeline.defs.warm_zygote import ForkedProcess, Zygote, ZygoteGone
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance, DagsterRun
@@ -73,7 +79,7 @@ class SpareUnusable(Exception):
 class Spare:
     """One warm worker process and the read end of its reply pipe."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedProcess
     replies: int
     buffer: bytearray = field(default_factory=bytearray)
     ready: bool = False
@@ -144,7 +150,7 @@ def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare, why: str) 
     """
     from dagster import DagsterRunStatus
 
-    from storeuptime_pipeline.defs.run_launcher import WORKER_PID_TAG
+    from storeuptime_pipeline.defs.run_launcher import WORKER_PID_TAG, WORKER_SINCE_TAG
 
     pid = spare.process.pid
     if spare.process.poll() is None and _owns(instance, run, spare) is not None:
@@ -161,7 +167,7 @@ def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare, why: str) 
     if current is None:
         return False
     if current.status in (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING):
-        instance.add_run_tags(run.run_id, {WARM_WORKER_TAG: "", WORKER_PID_TAG: ""})
+        instance.add_run_tags(run.run_id, {WARM_WORKER_TAG: "", WORKER_PID_TAG: "", WORKER_SINCE_TAG: ""})
         return False
     if not current.is_finished:
         instance.report_run_failed(
@@ -170,16 +176,20 @@ def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare, why: str) 
     return True
 
 
-def _reap(process: subprocess.Popen) -> None:
-    """Wait for the process in the background: a finished warm worker must not stay a zombie."""
+def _reap(process: subprocess.Popen | ForkedProcess) -> None:
+    """Wait for the process in the background: a finished warm worker must not stay a zombie (a
+    forked one is reaped by its zygote; this only forgets it once it ended)."""
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
 
 
 class WarmPool:
-    """Spares per job origin, kept by the run launcher (one pool per launcher, so per daemon)."""
+    """Spares per job origin, forked by that origin's zygote; kept by the run launcher (one pool per
+    launcher, so per daemon)."""
 
     def __init__(self) -> None:
         self._spares: dict[str, list[Spare]] = {}
+        self._zygotes: dict[str, Zygote] = {}
+        self._loading: set[str] = set()  # origins whose zygote a background thread waits for
         self._lock = threading.Lock()
 
     @staticmethod
@@ -199,8 +209,8 @@ class WarmPool:
     def launch(self, instance: DagsterInstance, run: DagsterRun) -> bool:
         """Hand ``run`` to a spare; False (nothing happened to the run) when none could take it.
 
-        A used spare is replaced at once; without one the caller launches the normal way, then calls
-        :meth:`fill` (so that starting spares does not compete with that run's worker).
+        A used spare is replaced at once (a fork: milliseconds); without one the caller launches the
+        normal way, then calls :meth:`fill`.
         """
         key = _key(run)
         launched = False
@@ -225,6 +235,8 @@ class WarmPool:
                         f"Warm run worker {spare.process.pid} not used ({exc}); starting the run the normal way.",
                         run,
                     )
+                    if "snapshot" in str(exc) or "changed since" in str(exc):
+                        self._retire(key)  # its zygote holds the old code: every fork would refuse
             finally:
                 spare.close()
         if launched:
@@ -245,20 +257,64 @@ class WarmPool:
         return None, dead
 
     def fill(self, instance: DagsterInstance, run: DagsterRun) -> None:
-        """Start spares for the run's job origin until it has ``STOREUPTIME_WARM_RUNS`` live ones."""
+        """Fork spares for the run's job origin until it has ``STOREUPTIME_WARM_RUNS`` live ones.
+
+        Its zygote is started first if need be; while it loads (~2-3 s) this returns at once and a
+        background thread forks the spares once the zygote is ready.
+        """
         from storeuptime_pipeline import settings
 
         key = _key(run)
         wanted = settings.warm_runs()
         with self._lock:
             spares = [s for s in self._spares.get(key, []) if s.process.poll() is None]
+            self._spares[key] = spares
+            if len(spares) >= wanted or key in self._loading:
+                return
+            zygote = self._zygotes.get(key)
+            if zygote is None or not zygote.alive():
+                try:
+                    zygote = self._zygotes[key] = _start_zygote(instance, key)
+                except OSError as exc:  # cannot start a process now: the normal launch still works
+                    log.warning("could not start a warm run worker: %s", exc)
+                    return
+            if not zygote.ready:
+                self._loading.add(key)
+                threading.Thread(
+                    target=self._fill_when_ready,
+                    args=(instance, run, zygote),
+                    name="warm-zygote",
+                    daemon=True,
+                ).start()
+                return
             while len(spares) < wanted:
                 try:
-                    spares.append(_start_spare(instance, key))
-                except OSError as exc:  # cannot fork now: the normal launch still works
-                    log.warning("could not start a warm run worker: %s", exc)
+                    process, replies = zygote.spawn()
+                except (ZygoteGone, OSError) as exc:
+                    log.warning("warm run workers: %s; a new zygote starts at the next launch", exc)
+                    self._zygotes.pop(key, None)
                     break
-            self._spares[key] = spares
+                spares.append(Spare(process, replies))
+
+    def _fill_when_ready(self, instance: DagsterInstance, run: DagsterRun, zygote: Zygote) -> None:
+        try:
+            zygote.wait_ready(READY_TIMEOUT_S)
+        except ZygoteGone as exc:
+            log.warning("warm run worker zygote %s not usable: %s", zygote.process.pid, exc)
+            return
+        finally:
+            with self._lock:
+                self._loading.discard(_key(run))
+        self.fill(instance, run)
+
+    def _retire(self, key: str) -> None:
+        """Close the zygote and the spares of ``key`` (they hold code that is no longer current)."""
+        with self._lock:
+            zygote = self._zygotes.pop(key, None)
+            for spare in self._spares.pop(key, []):
+                spare.close()
+        if zygote is not None:
+            zygote.close()
 
     def dispose(self) -> None:
         with self._lock:
@@ -266,6 +322,9 @@ class WarmPool:
                 for spare in spares:
                     spare.close()
             self._spares.clear()
+            for zygote in self._zygotes.values():
+                zygote.close()
+            self._zygotes.clear()
 
 
 def _key(run: DagsterRun) -> str:
@@ -275,28 +334,11 @@ def _key(run: DagsterRun) -> str:
     return serialize_value(run.job_code_origin)
 
 
-def _start_spare(instance: DagsterInstance, key: str) -> Spare:
+def _start_zygote(instance: DagsterInstance, key: str) -> Zygote:
     from dagster._serdes import serialize_value
 
-    read_end, write_end = os.pipe()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(write_end)],
-            stdin=subprocess.PIPE,
-            pass_fds=(write_end,),
-            cwd=_working_directory(key),
-            close_fds=True,
-        )
-    except OSError:
-        os.close(read_end)
-        raise
-    finally:
-        os.close(write_end)
-    assert process.stdin is not None
     setup = {"origin": key, "instance_ref": serialize_value(instance.get_ref())}
-    process.stdin.write((json.dumps(setup) + "\n").encode())
-    process.stdin.flush()
-    return Spare(process, read_end)
+    return Zygote(setup, cwd=_working_directory(key))
 
 
 def _working_directory(key: str) -> str | None:
@@ -408,65 +450,84 @@ def _warm_up(instance: DagsterInstance) -> None:
     """Work a run does before its first step, done ahead of time; nothing here decides a result.
 
     Storage connections are pooled (see ``_STORAGE_POOL_OVERFLOW``; no statement timeout, as for
-    every run worker) and opened now; lazily imported modules are imported; the project database's
-    engine is created, its schema revision read and one connection pooled (only when the database URL
-    is set: an embedded server is never started from here). A failure is left for the run to meet.
+    every run worker) and opened now; the project database's engine is created, its schema revision
+    read, and the connections a report reads on opened, each having planned the poll reads
+    (``reads.warm_backends``), only when the database URL is set: an embedded server is never started
+    from here. A failure is left for the run to meet.
     """
-    import importlib
-
     instance.optimize_for_webserver(
         statement_timeout=0, pool_recycle=3600, max_overflow=_STORAGE_POOL_OVERFLOW
     )
     instance.get_runs(limit=1)
     _ = instance.compute_log_manager
-    for name in _RUN_TIME_MODULES:
-        with suppress(ImportError):
-            importlib.import_module(name)
-    from storeuptime_pipeline.db import migrate
+    from storeuptime_pipeline.db import migrate, reads
     from storeuptime_pipeline.db.config import DATABASE_URL_ENV, normalize_url
     from storeuptime_pipeline.db.session import get_engine
+    from storeuptime_pipeline.services.reporting import READ_CONNECTIONS
 
     url = os.environ.get(DATABASE_URL_ENV)
     if url:
         with suppress(Exception):
-            migrate.require_head(get_engine(normalize_url(url)))
+            engine = get_engine(normalize_url(url))
+            migrate.require_head(engine)
+            reads.warm_backends(engine, READ_CONNECTIONS)
 
 
-def main(argv: list[str]) -> int:
-    """Warm up, wait for one run id, execute that run, exit."""
-    replies = os.fdopen(int(argv[0]), "w", buffering=1)
-    setup = json.loads(sys.stdin.readline() or "{}")
-    if not setup:
-        return 0
-    from dagster import DagsterInstance
-    from dagster._cli.api import _execute_run_command_body
+@dataclass(frozen=True)
+class _Loaded:
+    """What a zygote loaded once and every spare it forks shares."""
+
+    origin: Any
+    snapshot_id: str
+    sources: Mapping[str, float]
+    instance_ref: str
+
+
+def _load(setup: Mapping[str, str]) -> _Loaded:
+    """What ``dagster api execute_run`` does first, done ahead of time: imports, definitions, the job."""
+    import importlib
+
     from dagster._core.definitions.reconstruct import ReconstructableJob
-    from dagster._core.instance import InstanceRef
     from dagster._core.origin import JobPythonOrigin
     from dagster._serdes import deserialize_value
     from dagster._utils.hosted_user_process import recon_job_from_origin
-    from dagster._utils.interrupts import capture_interrupts
-
-    from storeuptime_pipeline.defs.run_launcher import WORKER_HOST_TAG, WORKER_PID_TAG, host_id
 
     origin = deserialize_value(setup["origin"], JobPythonOrigin)
-    # What `dagster api execute_run` does first, done ahead of time: imports, definitions, the job.
     recon: ReconstructableJob = recon_job_from_origin(origin)
     snapshot_id = recon.get_definition().get_job_snapshot_id()
-    with DagsterInstance.from_ref(deserialize_value(setup["instance_ref"], InstanceRef)) as instance:
+    for name in (*_RUN_TIME_MODULES, "dagster._cli.api", "storeuptime_pipeline.defs.run_launcher"):
+        with suppress(ImportError):
+            importlib.import_module(name)
+    return _Loaded(origin, snapshot_id, _imported_sources(_code_root(origin)), setup["instance_ref"])
+
+
+def _stale(loaded: _Loaded) -> str | None:
+    return _changed(loaded.sources)
+
+
+def _serve(loaded: _Loaded, commands: IO[str], replies: IO[str]) -> int:
+    """One spare (a fork of the zygote): open the instance, warm up, wait for one run id, execute it."""
+    from dagster import DagsterInstance
+    from dagster._cli.api import _execute_run_command_body
+    from dagster._core.instance import InstanceRef
+    from dagster._serdes import deserialize_value
+    from dagster._utils.interrupts import capture_interrupts
+
+    from storeuptime_pipeline.defs.run_launcher import worker_tags
+
+    with DagsterInstance.from_ref(deserialize_value(loaded.instance_ref, InstanceRef)) as instance:
         _warm_up(instance)
-        sources = _imported_sources(_code_root(origin))
         replies.write("ready\n")
-        run_id = sys.stdin.readline().strip()
+        run_id = commands.readline().strip()
         if not run_id:
             return 0  # the launcher went away
         run = instance.get_run_by_id(run_id)
-        refusal = _refusal(run, origin, snapshot_id, sources)
+        refusal = _refusal(run, loaded.origin, loaded.snapshot_id, loaded.sources)
         if refusal is not None:
             replies.write(refusal + "\n")
             return 0
         pid = str(os.getpid())
-        instance.add_run_tags(run_id, {WORKER_HOST_TAG: host_id(), WORKER_PID_TAG: pid, WARM_WORKER_TAG: pid})
+        instance.add_run_tags(run_id, {**worker_tags(), WARM_WORKER_TAG: pid})
         try:
             replies.write("accepted\n")
             replies.close()
@@ -476,6 +537,16 @@ def main(argv: list[str]) -> int:
         with capture_interrupts():
             _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """``--zygote FD``: load the code once, then fork a spare for each request on socket FD."""
+    if len(argv) != 2 or argv[0] != "--zygote" or not argv[1].isdigit():
+        print("usage: python -m storeuptime_pipeline.defs.warm_runs --zygote FD", file=sys.stderr)
+        return 2
+    from storeuptime_pipeline.defs.warm_zygote import serve_forks
+
+    return serve_forks(int(argv[1]), _load, _stale, _serve)
 
 
 if __name__ == "__main__":

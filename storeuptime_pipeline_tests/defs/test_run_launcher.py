@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,38 @@ def test_a_pid_reused_by_a_later_process_is_failed(instance: DagsterInstance) ->
     finally:
         later.kill()
         later.wait(timeout=10)
+
+
+def test_a_worker_started_after_its_run_was_queued_that_claimed_it_is_running(
+    instance: DagsterInstance,
+) -> None:
+    """A warm run worker forked while the run waited in the queue: created after the run, yet its
+    worker (seen in a burst of 50 reports: the run failed as "pid reused", its report Complete)."""
+    run = _run(instance, {WORKER_HOST_TAG: host_id()})
+    record = instance.get_run_record_by_id(run.run_id)
+    assert record is not None
+    started = record.create_timestamp.timestamp()
+    wait_until(
+        lambda: time.time() > started + _PID_REUSE_SLACK_S + 1.5, 30, "the clock to pass the slack", every=0.1
+    )
+    claim = (
+        "import json, sys, time; from storeuptime_pipeline.defs.run_launcher import worker_tags; "
+        "print(json.dumps(worker_tags()), flush=True); time.sleep(60)"
+    )
+    later = subprocess.Popen([sys.executable, "-c", claim], stdout=subprocess.PIPE, text=True)
+    try:
+        assert later.stdout is not None
+        instance.add_run_tags(run.run_id, json.loads(later.stdout.readline()))  # what a warm worker does
+        reloaded = instance.get_run_by_id(run.run_id)
+        assert reloaded is not None and reloaded.tags[WORKER_PID_TAG] == str(later.pid)
+        assert worker_health(instance, reloaded).status is WorkerStatus.RUNNING
+        later.kill()
+        later.wait(timeout=10)
+        assert worker_health(instance, reloaded).status is WorkerStatus.FAILED  # and once it is gone
+    finally:
+        if later.poll() is None:
+            later.kill()
+            later.wait(timeout=10)
 
 
 @pytest.mark.parametrize(

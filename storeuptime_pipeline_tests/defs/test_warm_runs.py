@@ -66,17 +66,15 @@ def test_a_spare_refuses_a_run_it_must_not_execute(tmp_path: Path) -> None:
     assert _changed(sources) == str(source)
 
 
-def test_a_spare_whose_launcher_is_gone_exits(tmp_path: Path) -> None:
-    read_end, write_end = os.pipe()
+def test_the_module_refuses_to_start_without_a_zygote_socket() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", warm_runs.__name__, str(write_end)],
+        [sys.executable, "-m", warm_runs.__name__, "7"],
         stdin=subprocess.DEVNULL,
-        pass_fds=(write_end,),
+        capture_output=True,
         timeout=60,
     )
-    os.close(write_end)
-    os.close(read_end)
-    assert done.returncode == 0
+    assert done.returncode == 2
+    assert b"--zygote FD" in done.stderr
 
 
 @pytest.fixture

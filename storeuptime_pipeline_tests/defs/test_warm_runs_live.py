@@ -67,20 +67,33 @@ class Live:
         assert run is not None
         return run.status
 
-    def idle_spares(self) -> list[psutil.Process]:
-        """This stack's warm workers that have no run yet (children of its daemon, by DAGSTER_HOME)."""
-        spares = []
+    def zygotes(self) -> list[psutil.Process]:
+        """This stack's warm-worker zygotes (children of its daemon, by DAGSTER_HOME)."""
+        found = []
         for process in psutil.process_iter(["cmdline"]):
             try:
                 if "storeuptime_pipeline.defs.warm_runs" not in " ".join(process.info["cmdline"] or []):
                     continue
                 if process.environ().get("DAGSTER_HOME") != str(self.stack.dagster_home):
                     continue
+                if "storeuptime_pipeline.defs.warm_runs" in " ".join(process.parent().cmdline()):
+                    continue  # a fork of a zygote: a spare
             except psutil.Error:
                 continue
-            running = self.instance.get_runs(RunsFilter(tags={WARM_WORKER_TAG: str(process.pid)}))
-            if not running:
-                spares.append(process)
+            found.append(process)
+        return found
+
+    def idle_spares(self) -> list[psutil.Process]:
+        """This stack's warm workers that have no run yet (forks of its zygotes)."""
+        spares = []
+        for zygote in self.zygotes():
+            try:
+                children = zygote.children()
+            except psutil.Error:
+                continue
+            for process in children:
+                if not self.instance.get_runs(RunsFilter(tags={WARM_WORKER_TAG: str(process.pid)})):
+                    spares.append(process)
         return spares
 
     def warm_run_held_in_step(self) -> tuple[DagsterRun, int]:
