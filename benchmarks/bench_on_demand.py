@@ -23,7 +23,7 @@ development machine's CI configuration) they pile up, 20 triggers per way, and l
 ways get slower for that alone. ``--vacuum auto`` (the default) therefore VACUUMs the report tables
 before each trigger when the server's autovacuum is off, and says so; ``always``/``never`` force it.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_on_demand.py [--triggers 20] [--ways normal warm celery]
+    nice -n 10 .venv/bin/python benchmarks/bench_on_demand.py [--triggers 20] [--ways normal warm celery] [--pause 5]
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ def vacuum_report_tables(engine: Engine) -> None:
         conn.exec_driver_sql(f"VACUUM {', '.join(VACUUMED)}")
 
 
-def measure(way: str, url: str, workdir: Path, triggers: int, vacuum: bool) -> dict[str, object]:
+def measure(
+    way: str, url: str, workdir: Path, triggers: int, vacuum: bool, pause: float
+) -> dict[str, object]:
     """Start the stack for one way, trigger ``triggers`` + 1 reports in turn; latencies and phases."""
     extra = {settings.WARM_RUNS_ENV: "0" if way == "normal" else "1"}
     with ExitStack() as stack:
@@ -178,12 +180,13 @@ def measure(way: str, url: str, workdir: Path, triggers: int, vacuum: bool) -> d
         engine = get_engine(url)
         samples: list[tuple[float, dict[str, float]]] = []
         for _ in range(triggers):
+            time.sleep(pause)
             if vacuum:
                 vacuum_report_tables(engine)
             report_id, began, total = trigger_and_wait(session, api)
             marks = phases(instance, engine, report_id, began, total)
             samples.append((marks["complete"], marks))
-        return {"first": first, "samples": samples}
+        return {"first": first, "samples": samples, "pause": pause}
 
 
 def summary(way: str, result: dict[str, object]) -> str:
@@ -191,9 +194,12 @@ def summary(way: str, result: dict[str, object]) -> str:
     assert isinstance(samples, list)
     totals = [t for t, _ in samples]
     seen = [marks["seen"] for _, marks in samples]
+    pause = result["pause"]
+    spacing = f"{pause:g} s between reports" if pause else "back to back"
     lines = [
         f"{way:7s} trigger->Complete  n={len(totals)}  p50={pct(totals, 50):.2f} s  p95={pct(totals, 95):.2f} s"
-        f"  min={min(totals):.2f} s  max={max(totals):.2f} s  (first trigger {result['first']:.2f} s)"
+        f"  min={min(totals):.2f} s  max={max(totals):.2f} s  (first trigger {result['first']:.2f} s"
+        f"; {spacing})"
         f"  target p50 <= {TARGET_P50_S} s: {'met' if pct(totals, 50) <= TARGET_P50_S else 'NOT met'}"
         f"; the client (polling every {POLL_S * 1000:.0f} ms) saw it at p50 {pct(seen, 50):.2f} s"
     ]
@@ -222,6 +228,13 @@ def main() -> None:
         choices=("auto", "always", "never"),
         default="auto",
         help="VACUUM the report tables before each trigger (auto: when the server's autovacuum is off)",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds between one report's Complete and the next trigger (0: back to back, where each "
+        "report shares the CPU with the tail of the one before: its checks and events)",
     )
     args = parser.parse_args()
 
@@ -255,7 +268,7 @@ def main() -> None:
             if way == "celery" and not redis_answers():
                 print(f"celery  skipped: no Redis answers at {REDIS_HOST}:{REDIS_PORT}")
                 continue
-            result = measure(way, url, work, args.triggers, vacuum)
+            result = measure(way, url, work, args.triggers, vacuum, args.pause)
             print(summary(way, result), flush=True)
             print(f"        load average after: {os.getloadavg()}", flush=True)
         engine.dispose()

@@ -177,9 +177,10 @@ def _disown(instance: DagsterInstance, run: DagsterRun, spare: Spare, why: str) 
 
 
 def _reap(process: subprocess.Popen | ForkedProcess) -> None:
-    """Wait for the process in the background: a finished warm worker must not stay a zombie (a
-    forked one is reaped by its zygote; this only forgets it once it ended)."""
-    threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
+    """Wait for the process in the background: a finished warm worker must not stay a zombie. A
+    forked one is not this process's child: its zygote reaps it."""
+    if isinstance(process, subprocess.Popen):
+        threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
 
 
 class WarmPool:
