@@ -376,7 +376,7 @@ def terminate_warm_run(instance: DagsterInstance, run: DagsterRun) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# The spare's side (python -m storeuptime_pipeline.defs.warm_runs FD)
+# The spare's side (forked by the zygote: python -m storeuptime_pipeline.defs.warm_runs --zygote FD)
 # --------------------------------------------------------------------------------------------------
 
 
