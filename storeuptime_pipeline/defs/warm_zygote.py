@@ -256,6 +256,11 @@ def serve_forks(
     except Exception as exc:  # a definitions import error: the launcher falls back, and says why
         sock.sendall(f"failed: {type(exc).__name__}: {exc}".replace("\n", " ").encode() + b"\n")
         return 1
+    if threading.active_count() > 1:  # a lock held by another thread at a fork stays held in the child
+        names = ", ".join(t.name for t in threading.enumerate() if t is not threading.current_thread())
+        print(
+            f"warm run worker zygote: threads alive after loading ({names}); forks may hang", file=sys.stderr
+        )
     gc.collect()
     gc.freeze()
     sock.sendall(b"ready\n")
