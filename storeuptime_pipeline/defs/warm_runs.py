@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import subprocess
 import sys
 import threading
@@ -48,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from storeuptime_pipeline.defs.warm_zygote import ForkedProcess, Zygote, ZygoteGone
+from storeuptime_pipeline.defs.warm_zygote import ForkedProcess, Zygote, ZygoteGone, read_line
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance, DagsterRun
@@ -85,22 +84,13 @@ class Spare:
     ready: bool = False
 
     def reply(self, deadline: float) -> str:
-        """The next line the spare wrote, waiting until ``deadline`` (monotonic)."""
-        while b"\n" not in self.buffer:
-            # Past the deadline the pipe is still looked at once: a launcher thread that was not
-            # scheduled for a while (a loaded machine) must not take an answer that is already
-            # there for silence, kill a worker that is running the run, and start the run twice.
-            remaining = max(0.0, deadline - time.monotonic())
-            readable, _, _ = select.select([self.replies], [], [], remaining)
-            if not readable:
-                raise SpareUnusable("no answer in time")
-            chunk = os.read(self.replies, 4096)
-            if not chunk:
-                raise SpareUnusable(f"exited with {self.process.poll()}")
-            self.buffer += chunk
-        line, _, rest = bytes(self.buffer).partition(b"\n")
-        self.buffer = bytearray(rest)
-        return line.decode()
+        """The next line the spare wrote, waiting until ``deadline`` (monotonic; see ``read_line``)."""
+        try:
+            return read_line(self.replies, self.buffer, deadline)
+        except TimeoutError:
+            raise SpareUnusable("no answer in time") from None
+        except EOFError:
+            raise SpareUnusable(f"exited with {self.process.poll()}") from None
 
     def wait_ready(self, timeout: float) -> None:
         if not self.ready:

@@ -47,6 +47,28 @@ ANSWER_TIMEOUT_S = 10.0
 _EXITS_KEPT = 1024
 
 
+def read_line(fd: int, buffer: bytearray, deadline: float) -> str:
+    """The next line from ``fd`` (a pipe or a socket), ``buffer`` holding what came after it.
+
+    Raises ``TimeoutError`` when nothing came by ``deadline`` (monotonic), ``EOFError`` at end of
+    file. Past the deadline ``fd`` is still looked at once: a launcher thread that was not scheduled
+    for a while (a loaded machine) must not take an answer that is already there for silence, kill a
+    worker that is running the run, and start the run twice.
+    """
+    while b"\n" not in buffer:
+        remaining = max(0.0, deadline - time.monotonic())
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            raise TimeoutError
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise EOFError
+        buffer += chunk
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line.decode()
+
+
 class ZygoteGone(Exception):
     """The zygote cannot fork spares any more (exited, stale code, no answer); start a new one."""
 
@@ -134,19 +156,12 @@ class Zygote:
         ours.sendall((json.dumps(dict(setup)) + "\n").encode())
 
     def _line(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            remaining = max(0.0, deadline - time.monotonic())
-            readable, _, _ = select.select([self._socket], [], [], remaining)
-            if not readable:
-                raise ZygoteGone("no answer in time")
-            chunk = self._socket.recv(4096)
-            if not chunk:
-                raise ZygoteGone(f"exited with {self.process.poll()}")
-            self._buffer += chunk
-        line, _, rest = bytes(self._buffer).partition(b"\n")
-        self._buffer = bytearray(rest)
-        return line.decode()
+        try:
+            return read_line(self._socket.fileno(), self._buffer, time.monotonic() + timeout)
+        except TimeoutError:
+            raise ZygoteGone("no answer in time") from None
+        except EOFError:
+            raise ZygoteGone(f"exited with {self.process.poll()}") from None
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the zygote has loaded the code (raises :class:`ZygoteGone` if it cannot)."""
