@@ -124,7 +124,7 @@ def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
     loaded: dict, monkeypatch: pytest.MonkeyPatch, kind: str, shards: int
 ) -> None:
     """The outage list is written before the report rows: a failure at the end of the write must
-    undo it too. One shard writes the published tables itself; more shards stage and publish."""
+    undo it too. One shard publishes in its own transaction; more shards stage, then publish."""
     which = {"partition_key": "2023-01-25-03:00"} if kind == "partition" else {"tags": RANGE}
     _run(loaded, **which)
     as_of = pd.Timestamp("2023-01-25 04:00" if kind == "partition" else "2023-01-24 04:00", tz="UTC")
@@ -137,12 +137,9 @@ def test_a_failed_write_leaves_report_rows_and_outages_as_they_were(
         raise RuntimeError("disk full")
 
     monkeypatch.setenv("STOREUPTIME_REPORT_SHARDS", str(shards))
-    if shards == 1:
-        # The shard's own transaction, at its report rows: the outage list is replaced by then.
-        monkeypatch.setattr("storeuptime_pipeline.services.report_shards.replace_report_rows", broken)
-    else:
-        # The publish transaction's last statement: both lists are replaced by then, and must be undone.
-        monkeypatch.setattr("storeuptime_pipeline.db.report_stage.clear_run", broken)
+    # The publishing transaction's last statement (the shard's own for one shard, the publish step's
+    # for more): both lists are replaced by then, and must be undone.
+    monkeypatch.setattr("storeuptime_pipeline.db.report_stage.clear_run", broken)
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             ALL,

@@ -317,20 +317,33 @@ def test_shards_written_but_not_published_are_seen_by_no_reader(loaded: Loaded, 
         published = conn.exec_driver_sql("SELECT count(*) FROM report_published").scalar_one()
     assert published == len(AS_OFS)
 
-    # A single-writer run afterwards (generation 0) replaces the sharded rows and takes the as-ofs back.
+    # A single-shard run afterwards publishes its own generation in its one transaction: the as-ofs
+    # point at it, and the sharded run's rows are gone.
+    with loaded.engine.connect() as conn:
+        (sharded,) = _generations(conn, "report_published")
     report_in_process(loaded.engine, tmp_path, AS_OFS, 1)
     with loaded.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM report_published").scalar_one() == 0
-        generations = (
-            conn.exec_driver_sql(
-                "SELECT DISTINCT generation FROM uptime_report UNION SELECT DISTINCT generation FROM outages"
-            )
-            .scalars()
-            .all()
-        )
-    assert generations == [0]
+        shown = _generations(conn, "report_published")
+        stored = _generations(conn, "uptime_report") | _generations(conn, "outages")
+        pointers = conn.execute(
+            text("SELECT count(*) FROM report_published WHERE as_of = ANY(:a)"),
+            {"a": [t.to_pydatetime() for t in AS_OFS]},
+        ).scalar_one()
+    assert len(shown) == 1 and shown != {sharded}
+    assert stored == shown
+    assert pointers == len(AS_OFS)
     assert _stage_rows(loaded.engine) == 0
     assert len(_shown(loaded.engine)) == old
+
+
+def _generations(conn, table: str) -> set[int]:
+    """The generations ``table`` holds at AS_OFS."""
+    return set(
+        conn.execute(
+            text(f"SELECT DISTINCT generation FROM {table} WHERE as_of = ANY(:a)"),
+            {"a": [t.to_pydatetime() for t in AS_OFS]},
+        ).scalars()
+    )
 
 
 def _other_rows(conn) -> int:
