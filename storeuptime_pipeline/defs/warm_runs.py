@@ -489,7 +489,25 @@ def _load(setup: Mapping[str, str]) -> _Loaded:
     for name in (*_RUN_TIME_MODULES, "dagster._cli.api", "storeuptime_pipeline.defs.run_launcher"):
         with suppress(ImportError):
             importlib.import_module(name)
+    _rehearse()
     return _Loaded(origin, snapshot_id, _imported_sources(_code_root(origin)), setup["instance_ref"])
+
+
+def _rehearse() -> None:
+    """The report's code path once on made-up stores (services/rehearsal.py), so that forks start warm.
+
+    In the zygote, before any fork: it opens no connection, file or thread. A failure only costs the
+    warmth (the run meets the real problem, if any): it is said on stderr and loading goes on.
+    """
+    from storeuptime_pipeline.services.rehearsal import rehearse_report
+
+    try:
+        rehearse_report()
+    except Exception as exc:  # warming up must never stop the zygote
+        print(
+            f"warm run worker zygote: the report rehearsal failed ({exc!r}); spares start cold",
+            file=sys.stderr,
+        )
 
 
 def _stale(loaded: _Loaded) -> str | None:
