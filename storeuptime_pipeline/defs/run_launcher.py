@@ -16,7 +16,7 @@ judge (another host or container, no pid yet) counts as running: the check never
 run. Runs on a remote code server (docker-compose) are watched by that code server itself, which
 fails runs whose worker process exited.
 
-With ``STOREUPTIME_WARM_RUNS`` set (default off), on-demand reports (``on_demand_report_job``) go to a
+With ``STOREUPTIME_WARM_RUNS`` >= 1 (the default: one spare), on-demand reports (``on_demand_report_job``) go to a
 warm run worker when one is ready (defs/warm_runs.py): a process that imported Dagster and the definitions
 before the run existed. It tags the run with its host and pid like an in-process run, so this check
 judges it the same way; ``terminate`` interrupts it directly (the code server does not know it).

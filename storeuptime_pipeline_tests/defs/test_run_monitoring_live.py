@@ -25,6 +25,7 @@ import requests
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine
 
+from storeuptime_pipeline import settings
 from storeuptime_pipeline.api.app import create_app
 from storeuptime_pipeline.api.launcher import REPORT_ID_TAG
 from storeuptime_pipeline.api.server import serving
@@ -91,6 +92,9 @@ def test_runs_killed_with_sigkill_are_failed_and_a_trigger_then_completes(
             tmp_path / "stack",
             max_concurrent_runs=SLOTS,
             instance_config=monitored_instance_yaml(tmp_path),
+            # The normal launch path (a code-server subprocess per run); a killed warm worker is
+            # test_warm_runs_live's.
+            extra_env={settings.WARM_RUNS_ENV: "0"},
         ) as stack,
         stack.instance() as instance,
     ):

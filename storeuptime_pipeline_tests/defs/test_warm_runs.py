@@ -31,9 +31,11 @@ from storeuptime_pipeline.defs.warm_runs import (
 )
 
 
-def test_the_setting_defaults_to_off_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_setting_defaults_to_one_spare_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(settings.WARM_RUNS_ENV, raising=False)
-    assert settings.warm_runs() == 0
+    assert settings.warm_runs() == 1
+    monkeypatch.setenv(settings.WARM_RUNS_ENV, "")
+    assert settings.warm_runs() == 1
     monkeypatch.setenv(settings.WARM_RUNS_ENV, "1")
     assert settings.warm_runs() == 1
     monkeypatch.setenv(settings.WARM_RUNS_ENV, "0")
