@@ -47,8 +47,9 @@ test: install
 dev: install
 	$(BIN)/storeuptime dev $(if $(WORKERS),--workers $(WORKERS))
 
+# `make bench X10=1`: then the scale benchmarks again on the 10x data set (~30 more minutes).
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(if $(X10),--x10)
 
 lint: install
 	$(BIN)/ruff check storeuptime_pipeline storeuptime_pipeline_tests benchmarks
