@@ -86,8 +86,11 @@ class MonitoredRunLauncher(DefaultRunLauncher):
         if warm and self._warm.launch(self._instance, run):
             return
         super().launch_run(context)
-        if warm:  # after the launch, so that starting spares does not slow this run's worker
+        # After the launch, so that starting spares does not slow this run's worker.
+        if warm:
             self._warm.fill(self._instance, run)
+        elif local:
+            self._warm.prewarm(self._instance, run)
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
