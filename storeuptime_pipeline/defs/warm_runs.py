@@ -187,14 +187,7 @@ class WarmPool:
     @staticmethod
     def handles(run: DagsterRun) -> bool:
         """Whether this run may go to a warm worker: a warm job whose code this interpreter can load."""
-        origin = run.job_code_origin
-        return (
-            _warm_runs_wanted()
-            and run.job_name in WARM_JOBS
-            and origin is not None
-            and origin.repository_origin.executable_path == sys.executable
-            and not run.tags.get(WARM_WORKER_TAG)
-        )
+        return run.job_name in WARM_JOBS and _warmable(run) and not run.tags.get(WARM_WORKER_TAG)
 
     def launch(self, instance: DagsterInstance, run: DagsterRun) -> bool:
         """Hand ``run`` to a spare; False (nothing happened to the run) when none could take it.
@@ -265,22 +258,19 @@ class WarmPool:
         without such a job is tried once: its zygote fails to load, and it is not tried again.
         """
         origin = run.job_code_origin
-        if (
-            run.job_name in WARM_JOBS
-            or origin is None
-            or origin.repository_origin.executable_path != sys.executable
-            or not _warm_runs_wanted()
-        ):
+        if run.job_name in WARM_JOBS or origin is None or not _warmable(run):
             return
         from dagster._serdes import serialize_value
 
         for job_name in sorted(WARM_JOBS):
             key = serialize_value(origin._replace(job_name=job_name))
-            if key not in self._unloadable:
+            with self._lock:
+                unloadable = key in self._unloadable
+            if not unloadable:
                 self._fill(instance, key)
 
     def live_spares(self, run: DagsterRun) -> int:
-        """How many live spares wait for runs of ``run``'s job origin (for the UI's and tests' eyes)."""
+        """How many live spares wait for runs of ``run``'s job origin (what a test can observe)."""
         with self._lock:
             return sum(s.process.poll() is None for s in self._spares.get(_key(run), []))
 
@@ -353,10 +343,16 @@ class WarmPool:
             self._zygotes.clear()
 
 
-def _warm_runs_wanted() -> bool:
+def _warmable(run: DagsterRun) -> bool:
+    """Warm workers are on and this interpreter can load the run's code (the code server is local)."""
     from storeuptime_pipeline import settings
 
-    return settings.warm_runs() > 0
+    origin = run.job_code_origin
+    return (
+        settings.warm_runs() > 0
+        and origin is not None
+        and origin.repository_origin.executable_path == sys.executable
+    )
 
 
 def _key(run: DagsterRun) -> str:
